@@ -1,0 +1,1 @@
+"""Define: suite model, grid expansion, seeds, records, scorers and the run store."""

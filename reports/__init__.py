@@ -1,0 +1,1 @@
+"""Analyse: frames, statistics, comparisons and gates, plots, HTML/Markdown/JUnit renderers."""

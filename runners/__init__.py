@@ -1,0 +1,1 @@
+"""Execute: providers (Runware, OpenAI-compatible, local), the local server, concurrency, retries."""
