@@ -9,9 +9,9 @@ loader's job (``evals.suite_loader``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from evals.model_spec import DEFAULT_MODEL
 
@@ -34,8 +34,18 @@ RUNWARE_SETTINGS = (
 )
 
 
+# Largest seed Runware accepts (uint32).
+MAX_SEED = 4294967295
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """Base of every suite class: unknown keys are errors and YAML types are taken as written.
+
+    ``strict`` stops pydantic from quietly turning ``temperature: "0.7"`` or ``maxTokens: true`` into
+    numbers: a suite that says a string where a number belongs is wrong, and should be told so.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 class Timeouts(Strict):
@@ -179,7 +189,45 @@ class Range(Strict):
     step: float = Field(gt=0)
 
 
-AxisValues = list[Any] | Range
+def _axis_kind(value: Any) -> str | None:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict | Range):
+        return "range"
+    return None
+
+
+# A grid axis is a list of values or a range; the discriminator keeps pydantic's errors to the one
+# form the user meant instead of reporting a failure against every member of the union.
+AxisValues = Annotated[
+    Annotated[list[Any], Tag("list"), Field(min_length=1)] | Annotated[Range, Tag("range")],
+    Discriminator(
+        _axis_kind,
+        custom_error_type="axis_values",
+        custom_error_message="expected a list of values or a range {from, to, step}",
+    ),
+]
+
+
+def _seeds_kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "count"
+    if isinstance(value, list):
+        return "list"
+    return None
+
+
+SeedsSpec = Annotated[
+    Annotated[int, Tag("count"), Field(ge=1, le=1_000_000)]
+    | Annotated[list[Annotated[int, Field(ge=0, le=MAX_SEED)]], Tag("list"), Field(min_length=1)],
+    Discriminator(
+        _seeds_kind,
+        custom_error_type="seeds",
+        custom_error_message="expected a count of seeds (an integer >= 1) or a list of seeds",
+    ),
+]
 
 
 class Rule(Strict):
@@ -214,6 +262,14 @@ class MetricGate(Strict):
     max_increase: float | None = Field(None, ge=0)  # cost/latency: largest acceptable relative growth
     confidence: float = Field(0.95, gt=0.5, lt=1)
     test: Literal["auto", "mcnemar", "bootstrap", "permutation"] = "auto"
+    scorer: str | None = None  # cost_per_correct: which pass/fail scorer counts an answer as correct
+
+    @model_validator(mode="after")
+    def _one_tolerance(self) -> MetricGate:
+        # A score is gated by how far it may drop, a cost or a latency by how much it may grow.
+        if self.max_drop is not None and self.max_increase is not None:
+            raise ValueError("give max_drop (scores) or max_increase (cost, latency), not both")
+        return self
 
 
 class Gate(Strict):
@@ -232,8 +288,8 @@ class Suite(Strict):
     prompt: Prompt = Field(default_factory=Prompt)
     settings: Settings = Field(default_factory=Settings)
     grid: Grid = Field(default_factory=Grid)
-    seed: int = Field(0, ge=0, description="suite seed from which every task seed is derived")
-    seeds: int | list[int] = Field(1, description="a count of seeds, or the seeds themselves")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="suite seed from which every task seed is derived")
+    seeds: SeedsSpec = Field(1, description="a count of seeds, or the seeds themselves")
     replicates: int = Field(1, ge=1, le=1000)
     scorers: list[ScorerRef] = Field(default_factory=list)
     gate: Gate | None = None
