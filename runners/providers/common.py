@@ -1,0 +1,146 @@
+"""What every provider does the same way: JSON, token usage, costs, and keeping the key out of records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from evals.model_spec import get_spec
+from evals.records import Attempt, Usage
+from runners.credentials import Redactor
+
+try:  # orjson is the optional fast path ("speed" extra); the standard library is the fallback.
+    import orjson
+
+    def dumps(value: Any) -> bytes:
+        """Compact JSON bytes."""
+        return orjson.dumps(value)
+
+    def loads(data: bytes | str) -> Any:
+        """Parse JSON; raises ValueError on a malformed body."""
+        return orjson.loads(data)
+
+except ImportError:  # pragma: no cover - depends on the installed extras
+
+    def dumps(value: Any) -> bytes:
+        """Compact JSON bytes."""
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    def loads(data: bytes | str) -> Any:
+        """Parse JSON; raises ValueError on a malformed body."""
+        return json.loads(data)
+
+
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def parse_runware_usage(raw: Any) -> Usage | None:
+    """``{"promptTokens": .., "completionTokens": .., "totalTokens": .., "thinkingTokens": ..}``."""
+    if not isinstance(raw, Mapping):
+        return None
+    return Usage(
+        prompt_tokens=_int_or_none(raw.get("promptTokens")),
+        completion_tokens=_int_or_none(raw.get("completionTokens")),
+        total_tokens=_int_or_none(raw.get("totalTokens")),
+        thinking_tokens=_int_or_none(raw.get("thinkingTokens")),
+    )
+
+
+def sum_usage(usages: list[Usage]) -> Usage | None:
+    """Field-wise sum; a field is None when any part is unknown (an unknown count is not zero)."""
+    if not usages:
+        return None
+
+    def total(name: str) -> int | None:
+        values = [getattr(u, name) for u in usages]
+        return None if any(v is None for v in values) else sum(values)
+
+    return Usage(
+        prompt_tokens=total("prompt_tokens"),
+        completion_tokens=total("completion_tokens"),
+        total_tokens=total("total_tokens"),
+        thinking_tokens=total("thinking_tokens"),
+    )
+
+
+def price_cost(model: str | None, usage: Usage | None) -> float | None:
+    """USD from the model spec's price table; thinking tokens are billed as output. None if unknown."""
+    if model is None or usage is None:
+        return None
+    spec = get_spec(model)
+    if spec is None or spec.price is None or usage.completion_tokens is None:
+        return None
+    output = usage.completion_tokens + (usage.thinking_tokens or 0)
+    return spec.price.cost(usage.prompt_tokens, output)
+
+
+def finalize_costs(attempt: Attempt, model: str | None) -> None:
+    """Fill usage and cost of a successful attempt: provider's figures first, then the price table.
+
+    Per generation: its own reported cost ("provider"), else priced from its usage ("price_table").
+    Per task: the sum of reported costs when every generation reported one, else priced from the
+    task's usage, else None. ``notes["cost_source"]`` says which.
+    """
+    if attempt.error is not None:
+        return
+    for generation in attempt.generations:
+        if generation.cost is not None:
+            generation.cost_source = "provider"
+        else:
+            generation.cost = price_cost(model, generation.usage)
+            generation.cost_source = "price_table" if generation.cost is not None else None
+    reported = [g.usage for g in attempt.generations if g.usage is not None]
+    if attempt.usage is None and reported and len(reported) == len(attempt.generations):
+        attempt.usage = sum_usage(reported)
+    generations = attempt.generations
+    if generations and all(g.cost_source == "provider" for g in generations):
+        attempt.cost = sum(g.cost for g in generations if g.cost is not None)
+        attempt.notes["cost_source"] = "provider"
+    elif attempt.cost is None:
+        attempt.cost = price_cost(model, attempt.usage)
+        attempt.notes["cost_source"] = "price_table" if attempt.cost is not None else None
+
+
+def scrub_attempt(attempt: Attempt, redactor: Redactor) -> None:
+    """Remove every secret from the texts of an attempt, whatever echoed it (a server, a model)."""
+    if not redactor:
+        return
+    for generation in attempt.generations:
+        generation.text = redactor(generation.text)
+        if generation.reasoning is not None:
+            generation.reasoning = redactor(generation.reasoning)
+    if attempt.error is not None:
+        attempt.error.message = redactor(attempt.error.message)
+        attempt.error.code = redactor(attempt.error.code)
+        if attempt.error.parameter is not None:
+            attempt.error.parameter = redactor(attempt.error.parameter)
+    attempt.notes = _scrub_value(attempt.notes, redactor)
+
+
+def _scrub_value(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_value(v, redactor) for v in value]
+    return value
+
+
+def join_reasoning(value: Any, separator: str = "\n") -> str | None:
+    """``reasoningContent`` may be a string or a list of strings; None when absent or empty."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        text = separator.join(str(v) for v in value if v)
+    else:
+        text = str(value)
+    return text or None
