@@ -1,4 +1,5 @@
--- Schema of one run's database (runs/<suite>-<timestamp>/run.sqlite), version 1.
+-- Schema of one run's database (runs/<suite>-<timestamp>/run.sqlite), version 2
+-- (evals/store.py: SCHEMA_VERSION and the migrations from older versions).
 -- The runner writes it, reports read it. Times: wall clock as ISO-8601 UTC text where a person reads
 -- them, monotonic seconds (perf_counter, relative to run start) for latency arithmetic.
 -- Unknown values are NULL, never 0.
@@ -135,4 +136,16 @@ CREATE TABLE IF NOT EXISTS concurrency (
     limit_value INTEGER NOT NULL,
     in_flight INTEGER,
     reason TEXT                        -- start | throttled | grow
+);
+
+-- Version 2: one row per session of the run (the first start and every resume).
+CREATE TABLE IF NOT EXISTS segments (
+    segment INTEGER PRIMARY KEY,       -- 1 for the first session, then one more per resume
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT,                       -- how this session ended: completed | interrupted | failed | budget
+    pid INTEGER,
+    cli_args_json TEXT,
+    tasks_sent INTEGER,                -- tasks this session dispatched (cache hits included)
+    requests INTEGER                   -- API calls this session made (attempts)
 );

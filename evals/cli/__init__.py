@@ -72,12 +72,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``evals`` console script: domain errors become one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        return cli.main(args=args, prog_name="evals", standalone_mode=False)
+        # Without standalone mode click returns the code of ctx.exit(n) instead of exiting with it.
+        result: Any = cli.main(args=args, prog_name="evals", standalone_mode=False)
+        return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
