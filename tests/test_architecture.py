@@ -1,8 +1,8 @@
 """The layering of the three packages, checked on the source so it cannot quietly erode.
 
-    evals    (define)   imports neither runners nor reports; only evals.cli may, inside functions
-    runners  (execute)  imports evals, never reports
-    reports  (analyse)  imports evals, never runners
+evals    (define)   imports neither runners nor reports; only evals.cli may, inside functions
+runners  (execute)  imports evals, never reports
+reports  (analyse)  imports evals, never runners
 """
 
 from __future__ import annotations

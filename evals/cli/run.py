@@ -55,6 +55,7 @@ def _execute(
     progress: str,
     report: bool,
     score: bool,
+    baseline: Path | None = None,
 ) -> None:
     from evals.suite_loader import load_suite
     from runners.run_dir import default_run_dir
@@ -95,23 +96,48 @@ def _execute(
         sys.exit(ExitCode.INTERRUPTED)
     if summary.status == "interrupted":
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # saved already: a late Ctrl-C changes nothing
+    gate_report = None
+    if baseline is not None and summary.exit_code == ExitCode.OK:
+        gate_report = _compare_with_baseline(run_dir, baseline, loaded.suite.gate)
     if report and summary.status != "interrupted":
         try:
             from reports.render import write_reports
         except ImportError:
             pass
         else:
+            extra: dict[str, Any] = {}
+            if gate_report is not None:
+                from reports.compare_render import checks, section
+
+                extra = {"extra_sections": [section(gate_report)], "checks": checks(gate_report)}
             try:
-                for written in write_reports(run_dir):
+                for written in write_reports(run_dir, **extra):
                     click.echo(f"report: {written}", err=True)
             except Exception as exc:  # a report failure must not turn a finished run into a failure
                 click.echo(
                     f"warning: reports failed ({type(exc).__name__}: {exc}); rerun `evals report`", err=True
                 )
     print_summary(summary, file=sys.stderr)
+    if baseline is not None and gate_report is None:
+        click.echo("not compared with the baseline: the run did not complete", err=True)
     # sys.exit rather than click's Exit: with standalone_mode=False click would *return* the code,
     # and `python -m evals` would then exit 0 whatever happened.
-    sys.exit(summary.exit_code)
+    if summary.exit_code != ExitCode.OK or gate_report is None:
+        sys.exit(summary.exit_code)
+    sys.exit(gate_report.exit_code)
+
+
+def _compare_with_baseline(run_dir: Path, baseline: Path, gate: Any) -> Any:
+    """Compare the finished run with a committed baseline, as a CI job would (exit 1 or 3 on failure)."""
+    from reports.compare_render import print_terminal, to_junit, to_markdown
+    from reports.gate import check_against_baseline
+
+    gate_report = check_against_baseline(run_dir, baseline, gate)
+    print_terminal(gate_report)
+    (run_dir / "comparison.md").write_text(to_markdown(gate_report), encoding="utf-8")
+    (run_dir / "comparison.xml").write_bytes(to_junit(gate_report))
+    click.echo(f"comparison: {run_dir / 'comparison.md'}", err=True)
+    return gate_report
 
 
 _shared_options = [
@@ -153,6 +179,12 @@ _shared_options = [
     ),
     click.option("--no-report", is_flag=True, help="Do not write reports at the end."),
     click.option("--no-score", is_flag=True, help="Do not score at the end (`evals score` later)."),
+    click.option(
+        "--baseline",
+        type=click.Path(exists=True, dir_okay=True, path_type=Path),
+        help="After the run, compare it with this baseline file or run directory under the suite's "
+        "gate: exit 1 when the gate fails, 3 when the comparison is not valid.",
+    ),
 ]
 
 
@@ -182,8 +214,9 @@ def _with_shared(f: Any) -> Any:
 def run(suite: Path, out: Path | None, resume_dir: str | None, **kw: Any) -> None:
     """Run SUITE and store every attempt, result and score in a run directory.
 
-    Exit codes: 0 success, 2 usage or configuration error, 3 the run could not complete (fatal API
-    error, too many errors), 4 budget reached, 130 interrupted (resume with the printed command).
+    Exit codes: 0 success, 1 the gate failed against --baseline, 2 usage or configuration error,
+    3 the run could not complete (fatal API error, too many errors) or is not valid for comparison,
+    4 budget reached, 130 interrupted (resume with the printed command).
     """
     cli_args = {"command": "run", "suite": str(suite), "out": str(out) if out else None, "resume": resume_dir}
     cli_args.update({k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()})
@@ -218,6 +251,7 @@ def run(suite: Path, out: Path | None, resume_dir: str | None, **kw: Any) -> Non
         progress=kw["progress"],
         report=not kw["no_report"],
         score=not kw["no_score"],
+        baseline=kw["baseline"],
     )
 
 
@@ -266,4 +300,5 @@ def resume(run_dir: Path, suite_path: Path | None, **kw: Any) -> None:
         progress=kw["progress"],
         report=not kw["no_report"],
         score=not kw["no_score"],
+        baseline=kw["baseline"],
     )

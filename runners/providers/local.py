@@ -8,6 +8,7 @@ the simulator with the suite's ``target.sim`` options (latency, faults, capacity
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from types import TracebackType
 from typing import Any, Self
 
@@ -84,8 +85,30 @@ class LocalProvider:
 
     async def send(self, task: Task, task_uuid: str, attempt: int) -> Attempt:
         """Send to the embedded server (see ``RunwareProvider.send``)."""
+        if self.engine == "sim" and self.target.sim.get("oracle", True):
+            task = with_answer_marker(task)
         return await self._require().send(task, task_uuid, attempt)
 
     async def fetch(self, task: Task, task_uuid: str, attempt: int) -> Attempt:
         """Fetch from the embedded server (see ``RunwareProvider.fetch``)."""
         return await self._require().fetch(task, task_uuid, attempt)
+
+
+def with_answer_marker(task: Task) -> Task:
+    """Tell the simulator the sample's known answer, so its accuracy can respond to the settings.
+
+    The sim engine answers correctly with a probability that falls with temperature when the last user
+    message carries ``[[answer:TARGET]]``. Only the simulator ever sees the marker: it is added here,
+    at the sim provider, never by expansion, so Runware and other servers are not told the answer.
+    ``oracle: false`` in ``target.sim`` turns this off.
+    """
+    target = task.sample.target
+    if isinstance(target, list | tuple):
+        target = target[0] if target else None
+    if target is None or isinstance(target, dict):
+        return task
+    messages = [dict(m) for m in task.request.get("messages", [])]
+    if not messages or messages[-1].get("role") != "user" or "[[answer:" in str(messages[-1].get("content")):
+        return task
+    messages[-1]["content"] = f"{messages[-1]['content']}\n[[answer:{target}]]"
+    return dataclasses.replace(task, request={**task.request, "messages": messages})

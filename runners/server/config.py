@@ -68,6 +68,8 @@ class SimOptions:
     """At most this many tasks in flight; beyond it the server answers 429 (a capacity fault)."""
     report_send_time: bool = False
     """Stream events carry ``simSentAt``: ``time.monotonic()`` when the server wrote the event."""
+    oracle: bool = True
+    """Read by the ``sim`` provider (client side): mark each prompt with its sample's known answer."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -2,8 +2,9 @@
 
 Known-answer convention: when the last user message contains ``[[answer:XYZ]]`` the sim answers
 exactly ``XYZ`` with probability ``SimOptions.correct_probability(settings)`` (falling with
-temperature), else a wrong answer that does not contain ``XYZ``. The harness never adds the marker:
-a suite that wants known-answer behaviour writes ``[[answer:{target}]]`` into its prompt template.
+temperature), else a wrong answer that does not contain ``XYZ``. The ``sim`` provider adds the marker
+from each sample's target (``runners.providers.local.with_answer_marker``; off with ``oracle: false``);
+expansion never does, so no other server is told the answer.
 Without a marker the answer is filler text. Token counts are word counts.
 """
 
