@@ -251,6 +251,9 @@ class ScorerRef(Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None  # how its scores are stored; defaults to name
+    # model_graded only: the judge's target, merged over the run's own target (so a bare
+    # ``judge: {model: ...}`` keeps the run's provider). None judges with the run's target.
+    judge: dict[str, Any] | None = None
 
 
 class MetricGate(Strict):

@@ -28,6 +28,7 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -210,7 +211,7 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     """The ``run`` row of a run database, as a dict."""
     db = _run_db(run_dir)
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
             con.row_factory = sqlite3.Row
             row = con.execute("SELECT * FROM run LIMIT 1").fetchone()
     except sqlite3.Error as exc:
@@ -240,7 +241,7 @@ def _frames_from_sql(db: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         WHERE t.warmup = 0
     """
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
             tasks = pd.read_sql_query(tasks_sql, con)
             scores = pd.read_sql_query(scores_sql, con)
     except (sqlite3.Error, pd.errors.DatabaseError) as exc:
@@ -277,7 +278,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
     cells: dict[str, dict[str, Any]] = {}
     db = _run_db(run_dir)
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
             for cell_id, axes_json in con.execute("SELECT cell_id, axes_json FROM cells"):
                 cells[str(cell_id)] = json.loads(axes_json or "{}")
     except (sqlite3.Error, json.JSONDecodeError) as exc:

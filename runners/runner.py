@@ -656,16 +656,33 @@ def _default_provider(target: Target, api_key: str | None) -> AbstractAsyncConte
     return open_provider(target, api_key=api_key)
 
 
-def _score(db: Path, suite: Suite, warn: Callable[[str], None]) -> None:
+async def _score(
+    db: Path,
+    suite: Suite,
+    target: Target,
+    factory: Callable[[Target], AbstractAsyncContextManager[Provider]],
+    warn: Callable[[str], None],
+) -> None:
     if not suite.scorers:
         return
     try:
-        from evals.scoring import score_run
+        from evals.scorers.model_graded import ProviderJudge
+        from evals.scoring import score_run_async
     except ImportError:
         warn("scoring is not available in this installation; run `evals score` later")
         return
+    refs = list(suite.scorers)
+    graded = [r for r in refs if r.name == "model_graded"]
     try:
-        score_run(db, list(suite.scorers))
+        if not graded:
+            await score_run_async(db, refs)
+            return
+        # Judge calls go through a provider of their own, so their usage and cost stay apart
+        # (table judge_calls) from the run's.
+        judge_target = Target.model_validate({**target.model_dump(by_alias=True), **(graded[0].judge or {})})
+        async with factory(judge_target) as judge_provider:
+            judge = ProviderJudge(judge_provider, judge_target.model)
+            await score_run_async(db, refs, judge=judge)
     except Exception as exc:  # a scorer failure must never lose the results already stored
         warn(f"scoring failed ({type(exc).__name__}: {exc}); results are kept, rerun with `evals score`")
 
@@ -957,7 +974,8 @@ async def _run_stored(
     store.set_status(status, ended=status != "running")
 
     if options.score and status != "interrupted":
-        _score(store.path, loaded.suite, warn_list.append)
+        factory = options.provider_factory or (lambda t: _default_provider(t, options.api_key))
+        await _score(store.path, loaded.suite, target, factory, warn_list.append)
 
     return _summarise(
         store,

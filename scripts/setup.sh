@@ -10,5 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # llama-cpp-python builds from source on first install (about 5 minutes on 2 cores); pip caches the wheel.
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[local,speed${EXTRAS:+,$EXTRAS}]"
+# Some machines point pip at extra local indexes that do not exist; their warnings are noise here.
+quiet_pip() { .venv/bin/python -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }; }
+quiet_pip install --quiet --upgrade pip
+quiet_pip install --quiet -e ".[local,speed${EXTRAS:+,$EXTRAS}]"
