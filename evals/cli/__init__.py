@@ -96,3 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        # A bug of ours, not the user's: one line and exit 3 ("could not complete"), never 1,
+        # which CI reads as "the gate failed". The traceback is one flag away.
+        if debug:
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True
+        )
+        sys.exit(ExitCode.RUN_FAILED)
