@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evals.dataset import load_samples
-from evals.errors import DatasetError
+from evals.errors import DatasetError, SuiteIssue
 from evals.grid import DEFAULT_VARIANT, GridPlan, build_grid
 from evals.identity import (
     TaskKeys,
@@ -31,12 +31,20 @@ from evals.identity import (
     streaming_hash,
 )
 from evals.model_spec import DEFAULT_MODEL, ModelSpec, get_spec
-from evals.prompt import render_messages
+from evals.prompt import RenderError, render_messages
 from evals.records import IDENTITY_VERSION, Cell, Sample, Task
-from evals.suite import RUNWARE_SETTINGS, Suite
+from evals.suite import RUNWARE_SETTINGS, ScorerRef, Suite
 
 if TYPE_CHECKING:
     from evals.suite_loader import LoadedSuite
+
+
+class TemplateDataError(DatasetError):
+    """A prompt template that a sample cannot fill, located at the suite line that wrote it."""
+
+    def __init__(self, issue: SuiteIssue):
+        super().__init__(str(issue))
+        self.issue = issue
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,25 @@ def _actual(
     return system if setting == "systemPrompt" else settings.get(setting)
 
 
+def template_path(suite: Suite, plan: CellPlan, part: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The key path in the suite of the template ``part`` (``("messages", 0, "content")`` or
+    ``("system",)``) that ``plan`` renders: the variant's own, else the top prompt's, and for the
+    system prompt, failing both, the setting it came from."""
+    variant = plan.cell.prompt_variant
+    variants = suite.prompt.variants
+    own = variants.get(variant) if variant is not None else None
+    if part[:1] != ("system",):
+        return ("prompt", "variants", str(variant), *part) if own is not None else ("prompt", *part)
+    if own is not None and own.system is not None:
+        return ("prompt", "variants", str(variant), "system")
+    if suite.prompt.system is not None:
+        return ("prompt", "system")
+    axis = suite.grid.settings.get("systemPrompt")
+    if isinstance(axis, list) and plan.system in axis:
+        return ("grid", "settings", "systemPrompt", axis.index(plan.system))
+    return ("settings", "systemPrompt")
+
+
 def grid_of(loaded: LoadedSuite) -> GridPlan:
     """The grid of a loaded (hence valid) suite."""
     spec = get_spec(loaded.suite.target.model) or get_spec(DEFAULT_MODEL)
@@ -181,14 +208,20 @@ class Expander:
         cached = self._rendered.get(key)
         if cached is None:
             templates = [{"role": r, "content": c} for r, c in plan.messages]
-            cached = [render_messages(templates, plan.system, s) for s in self.samples]
+            try:
+                cached = [render_messages(templates, plan.system, s) for s in self.samples]
+            except RenderError as exc:
+                raise self._located(plan, exc.part, exc.detail) from None
             system_param = plan.spec.settings.get("systemPrompt") if plan.spec is not None else None
             if system_param is not None:
                 for sample, (_messages, system) in zip(self.samples, cached, strict=True):
                     if system is not None and (reason := system_param.check(system)) is not None:
-                        raise DatasetError(f"prompt.system rendered for sample {sample.id!r}: {reason}")
+                        raise self._located(plan, ("system",), f"rendered for sample {sample.id!r}: {reason}")
             self._rendered[key] = cached
         return cached
+
+    def _located(self, plan: CellPlan, part: tuple[str | int, ...], detail: str) -> TemplateDataError:
+        return TemplateDataError(self.loaded.issue(template_path(self.loaded.suite, plan, part), detail))
 
     def tasks(self) -> Iterator[Task]:
         """Every task, lazily. Every prompt template is rendered for every sample before the first
@@ -249,6 +282,25 @@ def iter_tasks(loaded: LoadedSuite, *, limit_samples: int | None = None) -> Iter
     return Expander(loaded, limit_samples=limit_samples).tasks()
 
 
+# The fields ScorerRef had when suite hashes were introduced (version 1): always hashed, unset or
+# not, because that is how every stored suite hash and committed baseline was computed.
+_SCORER_FIELDS_V1 = ("name", "params", "id", "judge")
+
+
+def scorer_identity(ref: ScorerRef) -> dict[str, Any]:
+    """What of a scorer entry the suite hash covers.
+
+    A field added to ``ScorerRef`` later counts only when set to something other than its default,
+    so adding an optional field does not change the hash of any suite that does not use it (and
+    does not invalidate committed baselines).
+    """
+    full = ref.model_dump()
+    identity = {name: full[name] for name in _SCORER_FIELDS_V1}
+    for name, value in ref.model_dump(exclude_defaults=True).items():
+        identity.setdefault(name, value)
+    return identity
+
+
 def suite_hash(loaded: LoadedSuite) -> str:
     """``s1-<hex>``: equal for two suites exactly when they expand to the same tasks and scorers.
 
@@ -261,7 +313,9 @@ def suite_hash(loaded: LoadedSuite) -> str:
     h = streaming_hash()
     h.update(f"suite-hash|v{IDENTITY_VERSION}|seed={suite.seed}|replicates={suite.replicates}|".encode())
     h.update(
-        canonical_json({"seeds": suite.seeds, "scorers": [s.model_dump() for s in suite.scorers]}).encode()
+        canonical_json(
+            {"seeds": suite.seeds, "scorers": [scorer_identity(s) for s in suite.scorers]}
+        ).encode()
     )
     for cid in sorted(c.id for c in iter_cells(loaded)):
         h.update(f"|cell={cid}".encode())

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from evals.identity import normalise_float
 from evals.model_spec import ModelSpec, snap
-from evals.suite import RUNWARE_SETTINGS, Range, Suite
+from evals.suite import RUNWARE_SETTINGS, Range, Settings, Suite
 
 TOP_AXES = ("model", "numberResults", "deliveryMethod", "prompt")
 DEFAULT_VARIANT = "default"
@@ -133,11 +134,60 @@ class GridPlan:
             yield dict(rule), True
 
 
-def _settings_spec(suite: Suite, spec: ModelSpec | None, name: str) -> float | None:
-    if spec is None:
-        return None
-    param = spec.settings.get(name)
-    return param.step if param is not None and param.type == "float" else None
+MAX_RANGE_VALUES = 100_000
+"""A range expanding to more values than this is refused (before any value is produced)."""
+
+# Settings the suite types as integers, for a model whose spec does not describe them.
+_INT_SETTINGS = frozenset(
+    name for name, info in Settings.model_fields.items() if int in typing.get_args(info.annotation)
+)
+
+
+def is_int_setting(spec: ModelSpec | None, name: str) -> bool:
+    """Whether the Runware setting ``name`` takes integers: the spec's rule, else the suite's type."""
+    param = spec.settings.get(name) if spec is not None else None
+    if param is not None:
+        return param.type == "int"
+    return name in _INT_SETTINGS
+
+
+def range_values(name: str, values: Range, spec: ModelSpec | None) -> tuple[list[Any], list[Issue]]:
+    """The values of the range ``values`` of setting ``name``, or the problems that stop it expanding.
+
+    An integer setting gets integers (a fractional ``from``, ``to`` or ``step`` is refused: the API
+    would refuse 1.5 top-k tokens); a float setting gets floats snapped to the parameter's step. Issue
+    paths are relative to the range (``("step",)``; ``()`` for the range as a whole).
+    """
+    bounds = (("from", values.from_), ("to", values.to), ("step", values.step))
+    bad = [key for key, v in bounds if not math.isfinite(v)]
+    if bad:
+        return [], [((bad[0],), f"a range needs finite numbers, got {bad[0]} {dict(bounds)[bad[0]]}")]
+    if values.to < values.from_:
+        return [], [((), f"range goes down: from {values.from_} to {values.to}")]
+    if is_int_setting(spec, name):
+        issues: list[Issue] = [
+            ((key,), f"{name} takes integers: a range of it needs integer from, to and step, not {key} {v}")
+            for key, v in bounds
+            if not float(v).is_integer()
+        ]
+        if issues:
+            return [], issues
+        start, stop, step = int(values.from_), int(values.to), int(values.step)
+        count = (stop - start) // step + 1
+        if count > MAX_RANGE_VALUES:
+            return [], [((), f"range expands to {count} values; at most {MAX_RANGE_VALUES} allowed")]
+        return list(range(start, stop + 1, step)), []
+    param = spec.settings.get(name) if spec is not None else None
+    param_step = param.step if param is not None and param.type == "float" else None
+    if param_step is not None and not _on_step(values.step, param_step):
+        return [], [
+            (("step",), f"range step {values.step} is not a multiple of the parameter's step {param_step}")
+        ]
+    # Counted before expanding, so {from: 0, to: 1e12, step: 1} is refused instead of filling memory.
+    count = math.floor((values.to - values.from_) / values.step + 1e-6) + 1
+    if count > MAX_RANGE_VALUES:
+        return [], [((), f"range expands to {count} values; at most {MAX_RANGE_VALUES} allowed")]
+    return expand_range(values, param_step), []
 
 
 def _rule(
@@ -167,7 +217,7 @@ def _rule(
 
 
 def build_grid(suite: Suite, spec: ModelSpec | None) -> tuple[GridPlan, list[Issue], list[str]]:
-    """The grid of ``suite`` (float ranges snapped with ``spec``), its problems and its warnings."""
+    """The grid of ``suite`` (ranges typed and snapped with ``spec``), its problems and its warnings."""
     issues: list[Issue] = []
     warnings: list[str] = []
     grid = suite.grid
@@ -175,8 +225,17 @@ def build_grid(suite: Suite, spec: ModelSpec | None) -> tuple[GridPlan, list[Iss
 
     def add(name: str, values: list[Any], where: tuple[str | int, ...]) -> None:
         unique: list[Any] = []
+        # A set of the values seen keeps a 100000-value range linear; lists (stopSequences) are not
+        # hashable and fall back to comparing with each value kept so far.
+        seen_keys: set[tuple[bool, Any]] = set()
         for value in values:
-            if any(_same(value, seen) for seen in unique):
+            try:
+                key = (isinstance(value, bool), normalise_value(value))
+                duplicate = key in seen_keys
+                seen_keys.add(key)
+            except TypeError:
+                duplicate = any(_same(value, seen) for seen in unique)
+            if duplicate:
                 warnings.append(f"{'.'.join(map(str, where))}: duplicate value {value!r} ignored")
                 continue
             unique.append(normalise_value(value))
@@ -192,23 +251,10 @@ def build_grid(suite: Suite, spec: ModelSpec | None) -> tuple[GridPlan, list[Iss
             issues.append((where, f"unknown setting {key!r}{hint} (settings: {', '.join(RUNWARE_SETTINGS)})"))
             continue
         if isinstance(values, Range):
-            step = _settings_spec(suite, spec, key)
-            if values.to < values.from_:
-                issues.append((where, f"range goes down: from {values.from_} to {values.to}"))
-                continue
-            if step is not None and not _on_step(values.step, step):
-                issues.append(
-                    (
-                        (*where, "step"),
-                        f"range step {values.step} is not a multiple of the parameter's step {step}",
-                    )
-                )
-                continue
-            expanded = expand_range(values, step)
-            if len(expanded) > 100_000:
-                issues.append((where, f"range expands to {len(expanded)} values; at most 100000 allowed"))
-                continue
-            add(f"settings.{key}", list(expanded), where)
+            expanded, range_issues = range_values(key, values, spec)
+            issues.extend(((*where, *sub), message) for sub, message in range_issues)
+            if not range_issues:
+                add(f"settings.{key}", expanded, where)
         else:
             add(f"settings.{key}", list(values), where)
     for top in TOP_AXES:

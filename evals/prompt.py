@@ -55,33 +55,61 @@ def sample_namespace(sample: Sample) -> dict[str, Any]:
     return namespace
 
 
-def render(template: str, sample: Sample, *, where: str = "prompt") -> str:
-    """Fill ``template`` from ``sample``. A missing field raises DatasetError naming it and the sample."""
+class RenderError(DatasetError):
+    """A template of a prompt that cannot be filled from one sample.
+
+    ``part`` is where the template sits within its prompt (``("messages", 0, "content")`` or
+    ``("system",)``), so the caller can point at the suite line that wrote it; ``detail`` is the
+    reason without the location.
+    """
+
+    def __init__(self, where: str, part: tuple[str | int, ...], detail: str):
+        super().__init__(f"{where}: {detail}")
+        self.part = part
+        self.detail = detail
+
+
+def _fill(template: str, sample: Sample) -> str:
+    """``template`` filled from ``sample``; raises ValueError with the reason."""
     namespace = sample_namespace(sample)
-    try:
-        names = placeholders(template)
-    except TemplateError as exc:
-        raise DatasetError(f"{where}: {exc}") from None
+    names = placeholders(template)
     for name in names:
         if name not in namespace:
             available = ", ".join(sorted(namespace))
-            raise DatasetError(
-                f"{where}: placeholder {{{name}}} has no field {name!r} in sample {sample.id!r}"
-                f" (fields: {available})"
+            raise ValueError(
+                f"placeholder {{{name}}} has no field {name!r} in sample {sample.id!r} (fields: {available})"
             )
     try:
         return _FORMATTER.vformat(template, (), namespace)
     except (ValueError, TypeError) as exc:  # a format spec that does not fit the value's type
-        raise DatasetError(f"{where}: cannot render sample {sample.id!r}: {exc}") from None
+        raise ValueError(f"cannot render sample {sample.id!r}: {exc}") from None
+
+
+def render(template: str, sample: Sample, *, where: str = "prompt") -> str:
+    """Fill ``template`` from ``sample``. A missing field raises DatasetError naming it and the sample."""
+    try:
+        return _fill(template, sample)
+    except ValueError as exc:  # TemplateError included
+        raise DatasetError(f"{where}: {exc}") from None
 
 
 def render_messages(
     messages: list[dict[str, str]], system: str | None, sample: Sample
 ) -> tuple[list[dict[str, str]], str | None]:
-    """Render every message and the system prompt of a template for one sample."""
-    rendered = [
-        {"role": m["role"], "content": render(m["content"], sample, where=f"prompt.messages[{i}]")}
-        for i, m in enumerate(messages)
-    ]
-    rendered_system = render(system, sample, where="prompt.system") if system is not None else None
+    """Render every message and the system prompt of a template for one sample.
+
+    Raises RenderError (a DatasetError) naming the template that could not be filled.
+    """
+    rendered = []
+    for i, m in enumerate(messages):
+        try:
+            rendered.append({"role": m["role"], "content": _fill(m["content"], sample)})
+        except ValueError as exc:
+            raise RenderError(f"prompt.messages[{i}]", ("messages", i, "content"), str(exc)) from None
+    rendered_system = None
+    if system is not None:
+        try:
+            rendered_system = _fill(system, sample)
+        except ValueError as exc:
+            raise RenderError("prompt.system", ("system",), str(exc)) from None
     return rendered, rendered_system

@@ -33,7 +33,7 @@ from evals.errors import ConfigError, StoreError
 from evals.records import Sample
 from evals.scorers.registry import PreparedScorer, prepare_scorer
 from evals.scorers.types import Score, ScorerInput
-from evals.suite import ScorerRef
+from evals.suite import ScorerRef, scorer_ids
 
 Aggregation = Literal["mean", "any", "all", "majority"]
 
@@ -189,12 +189,10 @@ def prepare_scorers(refs: Sequence[ScorerRef], *, judge: Any = None) -> list[Pre
     The stored name is the ref's ``id``, else its name; a name used again without an id is stored as
     ``name#2``, ``name#3`` and so on.
     """
-    prepared: list[PreparedScorer] = []
-    seen: Counter[str] = Counter()
-    for ref in refs:
-        seen[ref.name] += 1
-        scorer_id = ref.id or (ref.name if seen[ref.name] == 1 else f"{ref.name}#{seen[ref.name]}")
-        prepared.append(prepare_scorer(ref.name, ref.params, scorer_id=scorer_id, judge=judge))
+    prepared = [
+        prepare_scorer(ref.name, ref.params, scorer_id=scorer_id, judge=judge)
+        for ref, scorer_id in zip(refs, scorer_ids(list(refs)), strict=True)
+    ]
     ids = [p.id for p in prepared]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

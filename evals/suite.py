@@ -247,6 +247,20 @@ class Grid(Strict):
     include: list[dict[str, Any]] = Field(default_factory=list)
 
 
+def scorer_ids(refs: list[ScorerRef]) -> list[str]:
+    """How each scorer's scores are stored: its ``id``, else its name, a repeated name as ``name#2``...
+
+    Gate metrics name scorers by these ids, so the loader checks them against this list.
+    """
+    seen: dict[str, int] = {}
+    ids: list[str] = []
+    for ref in refs:
+        seen[ref.name] = seen.get(ref.name, 0) + 1
+        count = seen[ref.name]
+        ids.append(ref.id or (ref.name if count == 1 else f"{ref.name}#{count}"))
+    return ids
+
+
 class ScorerRef(Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -256,10 +270,23 @@ class ScorerRef(Strict):
     judge: dict[str, Any] | None = None
 
 
+# The metrics a gate may name besides the suite's scorer ids: ratios (new / base) of latency and
+# cost, gated by how much they may grow (``max_increase``). The single list of them: the reports
+# package gates exactly these, and the suite loader refuses any other name.
+GATE_RATIO_METRICS: tuple[str, ...] = (
+    "latency_p50",
+    "latency_p95",
+    "ttft_p50",
+    "ttft_p95",
+    "cost_per_task",
+    "cost_per_correct",
+)
+
+
 class MetricGate(Strict):
     """One gated metric of the CI comparison."""
 
-    metric: str  # score name, or latency_p95 / latency_p50 / ttft_p95 / cost_per_task / cost_per_correct
+    metric: str  # a scorer id of the suite, or one of GATE_RATIO_METRICS
     max_drop: float | None = Field(None, ge=0)  # largest acceptable drop of a score
     relative: bool = False  # max_drop as a fraction of the baseline
     max_increase: float | None = Field(None, ge=0)  # cost/latency: largest acceptable relative growth

@@ -28,7 +28,16 @@ from pydantic import BaseModel, ValidationError
 
 from evals.errors import ConfigError, SuiteError, SuiteIssue
 from evals.model_spec import DEFAULT_MODEL, ModelSpec, ParamSpec, get_spec
-from evals.suite import MAX_SEED, RUNWARE_SETTINGS, Suite
+from evals.suite import (
+    GATE_RATIO_METRICS,
+    MAX_SEED,
+    RUNWARE_SETTINGS,
+    MetricGate,
+    Range,
+    ScorerRef,
+    Suite,
+    scorer_ids,
+)
 
 if typing.TYPE_CHECKING:
     from evals.grid import GridPlan
@@ -76,6 +85,19 @@ class LoadedSuite:
     text: str  # the merged document (after extends and ${ENV}) as YAML
     base_dir: Path  # relative dataset files are resolved from here
     warnings: list[str] = field(default_factory=list)
+    # Where each value of the merged document was written, so problems found after loading (a
+    # placeholder a sample lacks) can still be reported at a file, line and column.
+    positions: dict[Path_, Pos] = field(default_factory=dict, compare=False, repr=False)
+
+    def issue(self, path: Path_, message: str) -> SuiteIssue:
+        """A located issue at ``path`` of the merged document (its nearest written ancestor)."""
+        where: Pos | None = None
+        for n in range(len(path), -1, -1):
+            where = self.positions.get(path[:n])
+            if where is not None:
+                break
+        file, line, col = where if where else (str(self.path), None, None)
+        return SuiteIssue(file=file, line=line, column=col, path=format_path(path), message=message)
 
 
 def format_path(path: Path_) -> str:
@@ -113,6 +135,12 @@ class _Collector:
         self.issues: list[SuiteIssue] = []
         self.flagged: set[Path_] = set()
         self.nodes = 0  # values converted so far, against MAX_NODES
+        # Values the parser refused (a YAML tag, say) and left as None: that None is not the user's
+        # value, so validation errors about it would only repeat the parser's.
+        self.dropped: set[Path_] = set()
+        # An extends chain that could not be followed: keys the base would have given are missing
+        # through no fault of the file, so "missing required key" would be noise.
+        self.incomplete = False
 
     def add(self, path: Path_, message: str, *, key: bool = False, pos: Pos | None = None) -> None:
         where = pos or self.doc.locate(path, key=key)
@@ -218,8 +246,13 @@ def _to_plain(node: Any, path: Path_, file: str, doc: _Doc, out: _Collector, dep
     """ruamel nodes -> plain dict/list/scalars, recording positions (1-based) as it goes."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 
+    def refuse(message: str) -> None:
+        # Positions of this file are still in ``doc`` (merged into the collector only afterwards).
+        out.add(path, message, pos=doc.locate(path) or (file, 1, 1))
+        out.dropped.add(path)
+
     if depth > 100:
-        out.add(path, "nesting too deep")
+        refuse("nesting too deep")
         return None
     out.nodes += 1
     if out.nodes > MAX_NODES:
@@ -230,7 +263,7 @@ def _to_plain(node: Any, path: Path_, file: str, doc: _Doc, out: _Collector, dep
         and not str(node.tag.value).startswith("tag:yaml.org,2002:")
     ):
         tag = getattr(getattr(node, "tag", None), "value", None) or "?"
-        out.add(path, f"YAML tags are not allowed in a suite (found {tag})")
+        refuse(f"YAML tags are not allowed in a suite (found {tag})")
         return None
     if isinstance(node, CommentedMap):
         result: dict[str, Any] = {}
@@ -241,7 +274,7 @@ def _to_plain(node: Any, path: Path_, file: str, doc: _Doc, out: _Collector, dep
             except (KeyError, TypeError, IndexError):
                 kline = kcol = vline = vcol = None  # type: ignore[assignment]
             if not isinstance(key, str):
-                out.add(path, f"keys must be strings, got {_show(key)}")
+                out.add(path, f"keys must be strings, got {_show(key)}", pos=doc.locate(path) or (file, 1, 1))
                 continue
             sub = (*path, key)
             if kline is not None:
@@ -271,7 +304,7 @@ def _to_plain(node: Any, path: Path_, file: str, doc: _Doc, out: _Collector, dep
     if isinstance(node, datetime | date):
         return node.isoformat()
     if isinstance(node, dict | list | set):  # other ruamel containers (e.g. !!set): refuse them plainly
-        out.add(path, f"unsupported YAML value of type {type(node).__name__}")
+        refuse(f"unsupported YAML value of type {type(node).__name__}")
         return None
     return str(node)
 
@@ -302,12 +335,15 @@ def _load_document(path: Path, stack: list[Path], out: _Collector, top_dir: Path
             out.add((), "the file is empty: a suite needs at least name and dataset", pos=(file, 1, 1))
         return None
     own = _Doc()
+    before = len(out.issues)
     try:
         data = _to_plain(node, (), file, own, out)
     except _TooLarge:
         out.add(
             (), f"the document expands to more than {MAX_NODES} values (nested aliases?)", pos=(file, 1, 1)
         )
+        return None
+    if data is None and len(out.issues) > before:  # the whole document was refused, already said why
         return None
     if not isinstance(data, dict):
         out.add(
@@ -324,6 +360,7 @@ def _load_document(path: Path, stack: list[Path], out: _Collector, top_dir: Path
         out.doc.values.update(own.values)
         out.doc.keys.update(own.keys)
         out.add(("extends",), f"extends must be the path of another suite file, got {_show(extends)}")
+        out.incomplete = True
         return data
     base_path = (path.parent / extends).resolve()
     if base_path in stack or base_path == path.resolve():
@@ -331,17 +368,20 @@ def _load_document(path: Path, stack: list[Path], out: _Collector, top_dir: Path
         out.doc.values.update(own.values)
         out.doc.keys.update(own.keys)
         out.add(("extends",), f"extends cycle: {chain}")
+        out.incomplete = True
         return data
     if not base_path.is_file():
         out.doc.values.update(own.values)
         out.doc.keys.update(own.keys)
         out.add(("extends",), f"extended suite not found: {base_path}")
+        out.incomplete = True
         return data
     base = _load_document(base_path, [*stack, path.resolve()], out, top_dir)
     # The child's positions override the base's: an error in a value the child set points at the child.
     out.doc.values.update(own.values)
     out.doc.keys.update(own.keys)
     if base is None:
+        out.incomplete = True
         return data
     return typing.cast(dict[str, Any], _merge(base, data))
 
@@ -447,6 +487,12 @@ def _pydantic_issues(exc: ValidationError, data: dict[str, Any], out: _Collector
         kind = err["type"]
         loc = tuple(err["loc"])
         value = err.get("input")
+        if any(_data_path(loc, data)[: len(d)] == d for d in out.dropped):
+            continue  # a value the parser refused: its own issue says why
+        if out.incomplete and (kind == "missing" or (kind == "value_error" and isinstance(value, dict))):
+            # Only part of the suite was loaded (the extends error says why): a key the base would
+            # give, or a rule over keys of a mapping (one dataset source), cannot be judged.
+            continue
         if kind == "extra_forbidden":
             path = _data_path(loc, data)
             key = str(path[-1]) if path else str(loc[-1])
@@ -557,6 +603,7 @@ def _spec_checks(data: dict[str, Any], out: _Collector, warnings: list[str]) -> 
             elif isinstance(values, dict) and all(_is_number(values.get(k)) for k in ("from", "to", "step")):
                 for end in ("from", "to"):
                     _check_value(name, values[end], (*where, end), specs, out)
+                _check_range(name, values, where, models[0], specs, out)
     for top in ("numberResults", "deliveryMethod"):
         values = grid.get(top)
         if isinstance(values, list):
@@ -574,6 +621,169 @@ def _spec_checks(data: dict[str, Any], out: _Collector, warnings: list[str]) -> 
                 _check_value(bare, value, where, specs, out, task=True)
             elif bare == "model" and not isinstance(value, str):
                 out.add(where, f"model: {_show(value)} is not allowed: expected a model id string")
+
+
+def _check_range(
+    name: str, raw: dict[str, Any], where: Path_, model: str, specs: list[ModelSpec | None], out: _Collector
+) -> None:
+    """Expand a range as the grid will and check every value it gives, not only its two ends.
+
+    A step can lead off the allowed values even when both ends are fine: ``topK`` in steps of 0.5
+    gives 1.5, which the API refuses for every request of that cell.
+    """
+    from evals.grid import range_values
+
+    if any(p[: len(where)] == where for p in out.flagged):
+        return  # an end is already wrong: one error per range is enough
+    try:
+        values = Range.model_validate(raw)
+    except ValidationError:
+        return  # pydantic's own errors cover it
+    # The grid types and snaps ranges with the target's spec (the default model's when it has none).
+    grid_spec = get_spec(model) or get_spec(DEFAULT_MODEL)
+    expanded, issues = range_values(name, values, grid_spec)
+    for sub, message in issues:
+        out.add((*where, *sub), message, key=bool(sub))
+    if issues:
+        return
+    for value in expanded:
+        for label, rule in _param_rules(name, specs, task=False):
+            reason = rule.check(value)
+            if reason is not None:
+                suffix = f" (model {label})" if label and len(specs) > 1 else ""
+                out.add(where, f"a value of the range: {reason}{suffix}")
+                return
+
+
+# --------------------------------------------------------------------------- scorers and gate
+
+
+def _scorer_checks(data: dict[str, Any], out: _Collector) -> list[str] | None:
+    """Prepare every scorer as scoring will (name known, parameters accepted), so a typo fails here
+    and not after the requests are paid for. Returns the scorers' stored ids, None if unknown."""
+    raw = data.get("scorers")
+    if not isinstance(raw, list):
+        return None if raw is not None else []
+    refs: list[ScorerRef] = []
+    for index, entry in enumerate(raw):
+        try:
+            ref = ScorerRef.model_validate(entry)
+        except (ValidationError, ValueError, TypeError):
+            continue  # pydantic reports the entry itself
+        refs.append(ref)
+        _prepare_scorer(index, ref, out)
+    if len(refs) != len(raw):
+        return None
+    ids = scorer_ids(refs)
+    for index, scorer_id in enumerate(ids):
+        if scorer_id in ids[:index]:
+            where: Path_ = ("scorers", index, "id" if refs[index].id is not None else "name")
+            out.add(where, f"two scorers would be stored as {scorer_id!r}: give them distinct ids")
+    return ids
+
+
+def _prepare_scorer(index: int, ref: ScorerRef, out: _Collector) -> None:
+    # Imported here: the scorer registry imports every scorer module, which `evals --help` must not pay for.
+    from evals.scorers.registry import _accepts, available_scorers, get_scorer, prepare_scorer
+
+    names = available_scorers()
+    if ref.name not in names:
+        out.add(
+            ("scorers", index, "name"),
+            f"unknown scorer {ref.name!r}{_hint(ref.name, names)} (scorers: {', '.join(names)})",
+        )
+        return
+    try:
+        # No judge here: model_graded gets one only when scoring, from the run's target.
+        prepare_scorer(ref.name, ref.params, scorer_id=ref.id, judge=None)
+    except ConfigError as exc:
+        message = str(exc)
+        if "judge" in message and _accepts(get_scorer(ref.name), "judge"):
+            return  # the missing judge is supplied at scoring time; nothing wrong with the suite
+        path, key = _scorer_param_path(index, ref.params, message)
+        out.add(path, message, key=key)
+    except Exception as exc:  # a scorer's own set-up failing is still the suite's problem, not a crash
+        out.add(("scorers", index, "params" if ref.params else "name"), f"scorer {ref.name!r}: {exc}")
+
+
+def _scorer_param_path(index: int, params: dict[str, Any], message: str) -> tuple[Path_, bool]:
+    """Where a scorer's refusal points: the parameter it names, else the params or the name."""
+    where: Path_ = ("scorers", index)
+    unexpected = re.search(r"unexpected keyword argument '([^']+)'", message)
+    if unexpected and unexpected.group(1) in params:
+        return (*where, "params", unexpected.group(1)), True
+    # The registry's prefix names the scorer and its suffix lists every accepted parameter: neither
+    # says which parameter is wrong.
+    body = message.split(": ", 1)[-1].split("(accepted parameters:")[0]
+    for param in params:
+        if re.search(rf"(?<!\w){re.escape(str(param))}(?!\w)", body):
+            return (*where, "params", param), False
+    return ((*where, "params") if params else (*where, "name")), False
+
+
+def _gate_checks(data: dict[str, Any], ids: list[str] | None, out: _Collector) -> None:
+    """What each gated metric means: a scorer's score takes max_drop (at most 1: scores run from 0
+    to 1), a latency or cost ratio takes max_increase; any other metric name cannot be measured."""
+    gate = data.get("gate")
+    metrics = gate.get("metrics") if isinstance(gate, dict) else None
+    if not isinstance(metrics, list):
+        return
+    known = [*(ids or []), *GATE_RATIO_METRICS]
+    # A suite without scorers is scored by `evals score --scorer ...` (or only supplies a gate to
+    # `evals compare --suite`): its score names are not known here, so only ratio metrics are checked.
+    if not ids:
+        ids = None
+    for index, entry in enumerate(metrics):
+        try:
+            spec = MetricGate.model_validate(entry)
+        except (ValidationError, ValueError, TypeError):
+            continue  # pydantic reports the entry itself
+        where: Path_ = ("gate", "metrics", index)
+        if spec.metric in GATE_RATIO_METRICS:
+            if spec.max_drop is not None:
+                out.add(
+                    (*where, "max_drop"),
+                    f"{spec.metric} is a latency or cost: gate it with max_increase (largest acceptable"
+                    " relative growth), not max_drop",
+                    key=True,
+                )
+            if spec.relative:
+                out.add(
+                    (*where, "relative"),
+                    f"relative applies to max_drop of a score; {spec.metric} is always compared as a ratio",
+                    key=True,
+                )
+        elif ids is not None and spec.metric not in ids:
+            out.add(
+                (*where, "metric"),
+                f"unknown gate metric {spec.metric!r}{_hint(spec.metric, known)}"
+                f" (a scorer id of this suite or one of: {', '.join(known)})",
+            )
+            continue
+        elif spec.max_increase is not None:
+            out.add(
+                (*where, "max_increase"),
+                f"{spec.metric} is a score: gate it with max_drop (largest acceptable drop), not max_increase",
+                key=True,
+            )
+        if spec.max_drop is not None and spec.max_drop > 1 and spec.metric not in GATE_RATIO_METRICS:
+            # Every shipped scorer scores in [0, 1]: a larger drop cannot happen, so the gate
+            # could never fail (likely meant as points, e.g. 2 for 0.02).
+            why = (
+                "a relative max_drop is a fraction of the baseline's score, at most 1"
+                if spec.relative
+                else "scores run from 0 to 1, so an absolute max_drop is at most 1"
+            )
+            out.add((*where, "max_drop"), f"max_drop {spec.max_drop:g} lets any drop pass: {why}", key=True)
+        if spec.scorer is not None:
+            if spec.metric != "cost_per_correct":
+                out.add((*where, "scorer"), "scorer applies to cost_per_correct only", key=True)
+            elif ids is not None and spec.scorer not in ids:
+                out.add(
+                    (*where, "scorer"),
+                    f"unknown scorer id {spec.scorer!r}{_hint(spec.scorer, ids)}"
+                    f" (scorers of this suite: {', '.join(ids) or 'none'})",
+                )
 
 
 # --------------------------------------------------------------------------- cross-field checks
@@ -762,6 +972,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
     except (RecursionError, ValueError, TypeError) as exc:
         out.add((), f"cannot validate the suite: {exc}")
     _dataset_checks(data, top_dir, out)
+    _gate_checks(data, _scorer_checks(data, out), out)
     try:
         _spec_checks(data, out, warnings)
     except ConfigError as exc:  # a broken model spec file is reported, not raised as a traceback
@@ -774,7 +985,14 @@ def load_suite(path: str | Path) -> LoadedSuite:
             _cell_checks(suite, grid, out)
     if out.issues or suite is None:
         raise SuiteError(sorted(out.issues, key=_issue_order))
-    return LoadedSuite(suite=suite, path=path, text=_dump(data), base_dir=top_dir, warnings=warnings)
+    return LoadedSuite(
+        suite=suite,
+        path=path,
+        text=_dump(data),
+        base_dir=top_dir,
+        warnings=warnings,
+        positions=dict(out.doc.values),
+    )
 
 
 def iter_issues(paths: list[str | Path]) -> Iterator[tuple[Path, LoadedSuite | None, list[SuiteIssue]]]:

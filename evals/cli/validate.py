@@ -23,7 +23,7 @@ def validate(ctx: click.Context, suites: tuple[str, ...], no_data: bool, quiet: 
     sample, so a placeholder a sample lacks is found before a run. Exit codes: 0 all valid,
     2 any invalid.
     """
-    from evals.expand import Expander, iter_cell_plans, iter_cells
+    from evals.expand import Expander, TemplateDataError, iter_cell_plans, iter_cells
     from evals.suite_loader import iter_issues
 
     failed = False
@@ -43,6 +43,10 @@ def validate(ctx: click.Context, suites: tuple[str, ...], no_data: bool, quiet: 
                 for plan in iter_cell_plans(loaded):
                     expander.rendered(plan)
                     cells += 1
+            except TemplateDataError as exc:
+                failed = True
+                click.echo(str(exc.issue), err=True)  # already located: file:line:col: key: message
+                continue
             except DatasetError as exc:
                 failed = True
                 click.echo(f"{path}: dataset: {exc}", err=True)

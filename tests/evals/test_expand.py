@@ -322,7 +322,7 @@ def test_suite_hash() -> None:
     changed = copy.deepcopy(BASE)
     changed["dataset"]["samples"][0]["input"] = "uno"
     assert suite_hash(load(changed)) != suite_hash(base)
-    scored = {**copy.deepcopy(BASE), "scorers": [{"name": "exact"}]}
+    scored = {**copy.deepcopy(BASE), "scorers": [{"name": "exact_match"}]}
     assert suite_hash(load(scored)) != suite_hash(base)
     concurrency = {**copy.deepcopy(BASE), "target": {"provider": "sim", "concurrency": 64}}
     assert suite_hash(load(concurrency)) == suite_hash(base)  # does not change what is asked
@@ -352,3 +352,100 @@ def test_placeholder_error_in_a_later_cell_stops_before_the_first_task() -> None
     tasks = iter_tasks(load(doc))
     with pytest.raises(DatasetError, match="'missing'"):
         next(tasks)
+
+
+# --------------------------------------------------------------------------- suite hash stability
+
+
+def test_suite_hash_of_a_fixture_is_pinned() -> None:
+    # A change here changes every stored suite hash and so invalidates committed baselines: if it
+    # is meant, bump IDENTITY_VERSION (the "s1-" prefix) and update this value on purpose.
+    assert suite_hash(load_suite(FIXTURES / "basic.yaml")) == "s1-ce10f43f584f51ca"
+
+
+def test_scorer_fields_left_at_their_default_do_not_change_the_hash() -> None:
+    from evals.expand import scorer_identity
+    from evals.suite import ScorerRef
+
+    unset = load({**copy.deepcopy(BASE), "scorers": [{"name": "numeric"}]})
+    explicit = load(
+        {**copy.deepcopy(BASE), "scorers": [{"name": "numeric", "judge": None, "params": {}, "id": None}]}
+    )
+    assert suite_hash(unset) == suite_hash(explicit)
+
+    # A field added to ScorerRef later, with a default: suites that leave it unset keep their hash.
+    class LaterScorerRef(ScorerRef):
+        retries: int = 0
+
+    def with_scorers(loaded: LoadedSuite, refs: list[ScorerRef]) -> LoadedSuite:
+        import dataclasses
+
+        return dataclasses.replace(loaded, suite=loaded.suite.model_copy(update={"scorers": refs}))
+
+    assert scorer_identity(LaterScorerRef(name="numeric")) == scorer_identity(ScorerRef(name="numeric"))
+    assert suite_hash(with_scorers(unset, [LaterScorerRef(name="numeric")])) == suite_hash(unset)
+    # ... and a suite that sets it gets a different hash.
+    assert suite_hash(with_scorers(unset, [LaterScorerRef(name="numeric", retries=2)])) != suite_hash(unset)
+    # What a scorer does still counts.
+    tolerant = load({**copy.deepcopy(BASE), "scorers": [{"name": "numeric", "params": {"tolerance": 1}}]})
+    assert suite_hash(tolerant) != suite_hash(unset)
+
+
+def test_options_that_change_no_request_leave_ids_and_hash_alone() -> None:
+    base = load(copy.deepcopy(BASE))
+    other = copy.deepcopy(BASE)
+    other["description"] = "changed"
+    other["target"] = {"provider": "sim", "timeouts": {"read": 5}, "retries": {"max_attempts": 2}}
+    other["settings"] = {"maxTokens": 64, "temperature": None, "numberResults": 1}
+    other["gate"] = {"max_error_rate": 0.5}
+    changed = load(other)
+    assert [c.id for c in iter_cells(changed)] == [c.id for c in iter_cells(base)]
+    assert suite_hash(changed) == suite_hash(base)
+
+
+# --------------------------------------------------------------------------- located render errors
+
+
+@pytest.mark.parametrize(
+    ("prompt", "grid", "where"),
+    [
+        ({"messages": [{"role": "user", "content": "{input} {nope}"}]}, {}, "prompt.messages[0].content"),
+        (
+            {
+                "messages": [{"role": "user", "content": "{input}"}],
+                "variants": {"alt": {"messages": [{"role": "user", "content": "{nope}"}]}},
+            },
+            {"prompt": ["default", "alt"]},
+            "prompt.variants.alt.messages[0].content",
+        ),
+        (
+            {"system": "About {nope}.", "messages": [{"role": "user", "content": "{input}"}]},
+            {},
+            "prompt.system",
+        ),
+    ],
+)
+def test_render_error_is_located_in_the_suite(
+    prompt: dict[str, Any], grid: dict[str, Any], where: str
+) -> None:
+    from evals.expand import TemplateDataError
+
+    doc = {**copy.deepcopy(BASE), "prompt": prompt, "grid": grid}
+    loaded = load(doc)
+    with pytest.raises(TemplateDataError) as info:
+        list(iter_tasks(loaded))
+    issue = info.value.issue
+    assert issue.path == where and issue.line is not None and issue.column is not None
+    assert issue.file == str(loaded.path)
+    assert "{nope}" in issue.message and "'a'" in issue.message
+    assert isinstance(info.value, DatasetError)  # still what callers catch
+
+
+def test_render_error_in_a_system_prompt_setting_points_at_it() -> None:
+    from evals.expand import TemplateDataError
+
+    doc = {**copy.deepcopy(BASE), "prompt": {"messages": [{"role": "user", "content": "{input}"}]}}
+    doc["settings"] = {"systemPrompt": "About {nope}."}
+    with pytest.raises(TemplateDataError) as info:
+        list(iter_tasks(load(doc)))
+    assert info.value.issue.path == "settings.systemPrompt" and info.value.issue.line is not None

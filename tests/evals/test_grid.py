@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from evals.grid import axis_name, build_grid, expand_range
+from evals.grid import axis_name, build_grid, expand_range, range_values
 from evals.model_spec import get_spec
 from evals.suite import Range, Suite
 
@@ -122,3 +122,51 @@ def test_zip_problems() -> None:
     assert any("as many values" in m for m in messages)
     assert any("already in zip group" in m for m in messages)
     assert any("at least two axes" in m for m in messages)
+
+
+def test_integer_setting_range_gives_integers() -> None:
+    grid, issues, _ = build_grid(suite({"settings": {"topK": {"from": 1, "to": 10, "step": 3}}}), SPEC)
+    assert not issues
+    values = grid.axis("settings.topK").values
+    assert values == (1, 4, 7, 10) and all(type(v) is int for v in values)
+
+
+@pytest.mark.parametrize(
+    ("name", "bounds", "where"),
+    [
+        ("topK", {"from": 1, "to": 10, "step": 0.5}, ("grid", "settings", "topK", "step")),
+        ("maxTokens", {"from": 16, "to": 64, "step": 2.5}, ("grid", "settings", "maxTokens", "step")),
+        ("maxTokens", {"from": 16.5, "to": 64, "step": 2}, ("grid", "settings", "maxTokens", "from")),
+    ],
+)
+def test_fractional_range_of_an_integer_setting_is_refused(
+    name: str, bounds: dict[str, float], where: tuple[str, ...]
+) -> None:
+    _, issues, _ = build_grid(suite({"settings": {name: bounds}}), SPEC)
+    assert [path for path, _ in issues] == [where]
+    assert "integer" in issues[0][1]
+
+
+def test_integer_setting_without_a_spec_uses_the_suite_type() -> None:
+    _, issues, _ = build_grid(suite({"settings": {"topK": {"from": 1, "to": 3, "step": 0.5}}}), None)
+    assert [path for path, _ in issues] == [("grid", "settings", "topK", "step")]
+
+
+def test_range_values_refuses_huge_and_infinite_ranges_without_expanding() -> None:
+    huge = Range.model_validate({"from": 0, "to": 1e12, "step": 1})
+    assert range_values("topK", huge, SPEC)[1][0][0] == ()
+    assert range_values("temperature", Range.model_validate({"from": 0, "to": 1e12, "step": 0.01}), SPEC)[1]
+    infinite = Range.model_validate({"from": 0, "to": float("inf"), "step": 0.1})
+    values, issues = range_values("temperature", infinite, SPEC)
+    assert values == [] and issues[0][0] == ("to",)
+
+
+def test_long_range_builds_quickly() -> None:
+    import time
+
+    start = time.monotonic()
+    grid, issues, _ = build_grid(
+        suite({"settings": {"maxTokens": {"from": 1, "to": 65536, "step": 1}}}), SPEC
+    )
+    assert not issues and len(grid.axis("settings.maxTokens").values) == 65536
+    assert time.monotonic() - start < 5  # duplicates are found with a set, not pairwise

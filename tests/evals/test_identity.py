@@ -77,3 +77,14 @@ def test_sample_ids_cannot_collide_by_concatenation() -> None:
     # The sample id is JSON-quoted inside the hashed string, so "a|0" with index 0 differs from "a" with "0|0".
     assert task_id("c", "a|0", "d", 0, 0) != task_id("c", "a", "d", 0, 0)
     assert len({derive_seed(0, "k", f"s{i}", 0, 0) for i in range(1000)}) > 990
+
+
+def test_unset_settings_do_not_enter_the_core_id() -> None:
+    # A setting the suite leaves unset (None) is dropped before hashing, so a newly supported
+    # optional setting leaves every existing cell id as it was.
+    messages = [{"role": "user", "content": "{input}"}]
+    before = core_id("m", messages, normalise_settings({"temperature": 0.5}, SPEC), 1, None)
+    after = core_id(
+        "m", messages, normalise_settings({"temperature": 0.5, "newSetting": None}, SPEC), 1, None
+    )
+    assert before == after

@@ -288,3 +288,188 @@ def test_strict_types(tmp_path: Path) -> None:
     text = MINIMAL + "settings: {temperature: '0.7', maxTokens: true}\ntarget: {includeCost: 'yes'}\n"
     issues = issues_of(write(tmp_path, text))
     assert {"settings.temperature", "settings.maxTokens", "target.includeCost"} <= {i.path for i in issues}
+
+
+# --------------------------------------------------------------------------- scorers
+
+
+def test_scorer_names_and_params_are_checked_and_located(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + "settings: {temperature: 9}\n"
+        + "scorers:\n"
+        + "  - {name: numeric, params: {tolerence: 1}}\n"
+        + "  - {name: numerik}\n"
+        + "  - {name: regex}\n"
+        + "  - {name: exact_match, params: {strip_think: 'no'}}\n"
+    )
+    path = write(tmp_path, text)
+    issues = issues_of(path)
+    typo = one(issues, "scorers[0].params.tolerence")
+    assert (typo.line, typo.column) == (7, 30) and "unexpected keyword argument 'tolerence'" in typo.message
+    unknown = one(issues, "scorers[1].name")
+    assert (unknown.line, unknown.column) == (8, 12) and "did you mean 'numeric'" in unknown.message
+    missing = one(issues, "scorers[2].name")
+    assert missing.line == 9 and "'pattern'" in missing.message
+    assert one(issues, "scorers[3].params.strip_think").line == 10
+    assert one(issues, "settings.temperature")  # reported together with the rest of the file
+
+
+def test_model_graded_needs_no_judge_to_validate(tmp_path: Path) -> None:
+    loaded = load_suite(write(tmp_path, MINIMAL + "scorers: [{name: model_graded}]\n"))
+    assert [s.name for s in loaded.suite.scorers] == ["model_graded"]
+
+
+def test_scorers_stored_under_one_id_are_refused(tmp_path: Path) -> None:
+    text = MINIMAL + "scorers:\n  - {name: numeric, id: n}\n  - {name: exact_match, id: n}\n"
+    issue = one(issues_of(write(tmp_path, text)), "scorers[1].id")
+    assert "'n'" in issue.message and issue.line == 7
+    # The same scorer twice without ids is stored as numeric and numeric#2: that is fine.
+    load_suite(write(tmp_path, MINIMAL + "scorers: [{name: numeric}, {name: numeric}]\n", "ok.yaml"))
+
+
+# --------------------------------------------------------------------------- ranges
+
+
+@pytest.mark.parametrize(
+    ("axis", "key", "column"),
+    [
+        ("topK: {from: 1, to: 10, step: 0.5}", "step", 29),
+        ("maxTokens: {from: 16, to: 64, step: 2.5}", "step", 35),
+        ("topK: {from: 1.5, to: 10, step: 1}", "from", 18),
+    ],
+)
+def test_integer_setting_range_needs_integers(tmp_path: Path, axis: str, key: str, column: int) -> None:
+    path = write(tmp_path, MINIMAL + "grid:\n  settings:\n    " + axis + "\n")
+    issues = issues_of(path)
+    name = axis.split(":")[0]
+    issue = one(issues, f"grid.settings.{name}.{key}")
+    assert (issue.line, issue.column) == (7, column) and "integer" in issue.message
+    assert len(issues) == 1, [str(i) for i in issues]
+
+
+def test_integer_range_gives_integers(tmp_path: Path) -> None:
+    from evals.expand import iter_cells
+
+    loaded = load_suite(write(tmp_path, MINIMAL + "grid: {settings: {topK: {from: 1, to: 10, step: 3}}}\n"))
+    values = [c.settings["topK"] for c in iter_cells(loaded)]
+    assert values == [1, 4, 7, 10] and all(type(v) is int for v in values)
+
+
+def test_every_range_value_is_checked_against_every_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals.model_spec import all_specs
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "coarse.yaml").write_text(
+        "id: 'acme:coarse@1'\nsettings:\n  temperature: {type: float, min: 0, max: 1, step: 0.1}\n"
+    )
+    monkeypatch.setenv("EVALS_SPEC_PATH", str(specs))
+    all_specs.cache_clear()
+    try:
+        # Both ends are on the coarse model's step; the values between them are not.
+        text = MINIMAL + (
+            "grid:\n  model: ['alibaba:qwen@3.5-27b', 'acme:coarse@1']\n"
+            "  settings:\n    temperature: {from: 0, to: 0.2, step: 0.05}\n"
+        )
+        issue = one(issues_of(write(tmp_path, text)), "grid.settings.temperature")
+        assert issue.line == 8 and "0.05" in issue.message and "acme:coarse@1" in issue.message
+    finally:
+        monkeypatch.delenv("EVALS_SPEC_PATH")
+        all_specs.cache_clear()
+
+
+def test_huge_range_is_refused_without_expanding(tmp_path: Path) -> None:
+    text = MINIMAL + "grid: {settings: {maxTokens: {from: 1, to: 1000000000000, step: 1}}}\n"
+    assert "at most" in one(issues_of(write(tmp_path, text)), "grid.settings.maxTokens").message
+
+
+# --------------------------------------------------------------------------- gate
+
+
+def test_gate_metrics_are_checked_and_located(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "scorers: [{name: numeric}]\n"
+        "gate:\n"
+        "  metrics:\n"
+        "    - {metric: latency_p95, max_drop: 0.1}\n"
+        "    - {metric: numeric, max_increase: 0.1}\n"
+        "    - {metric: numerc, max_drop: 0.1}\n"
+        "    - {metric: numeric, max_drop: 2}\n"
+        "    - {metric: numeric, max_drop: 1.5, relative: true}\n"
+        "    - {metric: cost_per_correct, max_increase: 0.1, scorer: numerc}\n"
+        "settings: {topK: 0}\n"
+    )
+    issues = issues_of(write(tmp_path, text))
+    drop = one(issues, "gate.metrics[0].max_drop")
+    assert (drop.line, drop.column) == (8, 29) and "max_increase" in drop.message
+    increase = one(issues, "gate.metrics[1].max_increase")
+    assert (increase.line, increase.column) == (9, 25) and "max_drop" in increase.message
+    unknown = one(issues, "gate.metrics[2].metric")
+    assert (unknown.line, unknown.column) == (10, 16) and "did you mean 'numeric'" in unknown.message
+    assert "latency_p95" in unknown.message
+    assert "at most 1" in one(issues, "gate.metrics[3].max_drop").message
+    assert "fraction" in one(issues, "gate.metrics[4].max_drop").message
+    assert one(issues, "gate.metrics[5].scorer").line == 13
+    assert one(issues, "settings.topK")
+    assert len(issues) == 7, [str(i) for i in issues]
+
+
+def test_valid_gate_passes(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "scorers: [{name: numeric}, {name: exact_match, id: exact}]\n"
+        "gate:\n  metrics:\n"
+        "    - {metric: numeric, max_drop: 0.02}\n"
+        "    - {metric: exact, max_drop: 0.05, relative: true}\n"
+        "    - {metric: latency_p95, max_increase: 0.2}\n"
+        "    - {metric: cost_per_correct, max_increase: 0.1, scorer: numeric}\n"
+    )
+    assert len(load_suite(write(tmp_path, text)).suite.gate.metrics) == 4  # type: ignore[union-attr]
+
+
+def test_gate_metric_names_match_the_reports() -> None:
+    # evals cannot import reports; this keeps the two lists of ratio metrics from drifting apart.
+    from evals.suite import GATE_RATIO_METRICS
+
+    compare = pytest.importorskip("reports.compare")
+    assert set(GATE_RATIO_METRICS) == set(compare.RATIO_METRICS)
+
+
+# --------------------------------------------------------------------------- error reporting
+
+
+def test_yaml_tag_is_one_located_issue(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: !foo t\ndataset:\n  samples: [{id: a, input: x}]\n")
+    issues = issues_of(path)
+    assert [(i.path, i.line, i.column) for i in issues] == [("name", 1, 7)], [str(i) for i in issues]
+    assert "YAML tags" in issues[0].message
+
+
+def test_tagged_document_is_one_issue(tmp_path: Path) -> None:
+    issues = issues_of(write(tmp_path, "!foo {name: t}\n"))
+    assert len(issues) == 1 and "YAML tags" in issues[0].message, [str(i) for i in issues]
+
+
+def test_extends_errors_do_not_add_missing_keys(tmp_path: Path) -> None:
+    issues = issues_of(FIXTURES / "cycle_a.yaml")
+    assert [i.path for i in issues] == ["extends"], [str(i) for i in issues]
+    missing = issues_of(write(tmp_path, "extends: gone.yaml\nname: t\ndataset: {limit: 2}\n"))
+    assert [i.path for i in missing] == ["extends"], [str(i) for i in missing]
+    # Independent errors of the child are still reported with it.
+    both = issues_of(write(tmp_path, "extends: gone.yaml\nname: t\nreplicates: 0\n", "both.yaml"))
+    assert {i.path for i in both} == {"extends", "replicates"}
+
+
+def test_missing_key_still_reported_without_extends(tmp_path: Path) -> None:
+    assert "missing required key 'dataset'" in one(issues_of(write(tmp_path, "name: t\n")), "dataset").message
+
+
+def test_gate_of_a_suite_without_scorers_names_any_score(tmp_path: Path) -> None:
+    # Its scores come from `evals score --scorer ...`, so score names cannot be checked here.
+    gate = "gate: {metrics: [{metric: exact, max_drop: 0.02}]}\n"
+    load_suite(write(tmp_path, MINIMAL + gate))
+    bad = "gate: {metrics: [{metric: exact, max_increase: 0.1}, {metric: ttft_p95, max_drop: 0.1}]}\n"
+    issues = issues_of(write(tmp_path, MINIMAL + bad, "bad.yaml"))
+    assert {i.path for i in issues} == {"gate.metrics[0].max_increase", "gate.metrics[1].max_drop"}

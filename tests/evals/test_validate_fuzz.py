@@ -164,3 +164,30 @@ def test_fuzz_random_text(text: str) -> None:
 @given(blob=st.binary(max_size=300))
 def test_fuzz_random_bytes(blob: bytes) -> None:
     _validate_bytes(blob, data=False)
+
+
+def test_validate_locates_placeholder_and_gate_errors(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: p\n"
+        "dataset: {samples: [{id: s9, input: x}]}\n"
+        "prompt:\n"
+        "  messages:\n"
+        "    - {role: user, content: '{ctx}'}\n"
+    )
+    result = run_validate(path)
+    assert result.exit_code == 2
+    assert f"{path}:5:29: prompt.messages[0].content: placeholder {{ctx}}" in result.stderr
+
+    gated = tmp_path / "g.yaml"
+    gated.write_text(
+        "name: g\n"
+        "dataset: {samples: [{id: s9, input: x}]}\n"
+        "scorers: [{name: numerik}]\n"
+        "gate: {metrics: [{metric: latency_p95, max_drop: 0.1}]}\n"
+        "grid: {settings: {topK: {from: 1, to: 10, step: 0.5}}}\n"
+    )
+    result = run_validate(gated, "--no-data")
+    assert result.exit_code == 2
+    for where in ("3:18: scorers[0].name", "4:40: gate.metrics[0].max_drop", "5:43: grid.settings.topK.step"):
+        assert f"{gated}:{where}" in result.stderr, result.stderr
