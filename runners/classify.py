@@ -46,7 +46,15 @@ _CODE_CLASSES: dict[str, ErrorClass] = {
     "badgateway": ErrorClass.TRANSIENT,
 }
 
+# Codes that say the request itself is wrong (``invalidSeed``, ``missingParameter``,
+# ``unsupportedModel``...): sending it again cannot help, wherever the error is reported. Key
+# problems (``invalidApiKey``) are in the table above and stay fatal.
+_REQUEST_FAULT_PREFIXES = ("invalid", "missing", "unsupported")
+
 Scrub = Callable[[str], str]
+
+BODY_EXCERPT = 300
+"""Characters of an unparsable error body kept in the message."""
 
 
 def _identity(text: str) -> str:
@@ -93,8 +101,9 @@ def classify_runware_error(
     """One item of a Runware ``errors`` array (or the object of ``{"error": {...}}``) as an ``ApiError``.
 
     The code decides first (``conflictTaskUUID`` is a conflict whatever the status), then the HTTP
-    status, then ``default``: permanent for a task refused inside a 200 batch answer, transient for an
-    error event in the middle of a stream.
+    status, then a code or ``parameter`` that blames the request (permanent), then ``default``:
+    permanent for a task refused inside a 200 batch answer, transient for an error event in the
+    middle of a stream or a task that failed while running (poll item, webhook delivery).
     """
     code = str(error.get("code") or (f"http{http_status}" if http_status else "unknown"))
     message = str(error.get("message") or error.get("error") or code)
@@ -103,6 +112,8 @@ def classify_runware_error(
         error_class = by_code
     elif http_status is not None and http_status >= 400:
         error_class = class_of_status(http_status)
+    elif code.lower().startswith(_REQUEST_FAULT_PREFIXES) or error.get("parameter") is not None:
+        error_class = ErrorClass.PERMANENT
     else:
         error_class = default
     parameter = error.get("parameter")
@@ -126,7 +137,10 @@ def classify_status(
     """A failed HTTP answer that carries no parsable Runware error: the status alone decides."""
     retry_after = parse_retry_after((headers or {}).get("retry-after"))
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-    message = f"HTTP {status}" + (f": {text.strip()[:300]}" if text.strip() else "")
+    # Scrub the whole body before cutting it: cut first, and a key straddling the cut would survive
+    # as a prefix the scrubber no longer recognises. The message is scrubbed again after the cut.
+    text = scrub(text.strip())[:BODY_EXCERPT]
+    message = f"HTTP {status}" + (f": {text}" if text else "")
     return ApiError(
         error_class=class_of_status(status),
         code=f"http{status}",

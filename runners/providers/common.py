@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from evals.model_spec import get_spec
@@ -71,18 +72,54 @@ def sum_usage(usages: list[Usage]) -> Usage | None:
     )
 
 
-def price_cost(model: str | None, usage: Usage | None) -> float | None:
-    """USD from the model spec's price table; thinking tokens are billed as output. None if unknown."""
+OutputTokens = Callable[[Usage], int | None]
+
+
+def runware_output_tokens(usage: Usage) -> int | None:
+    """Billed output tokens of a Runware usage: thinking tokens count as output (the protocol).
+
+    ``totalTokens - promptTokens`` when both are known, because that holds whether or not
+    ``completionTokens`` already includes the thinking tokens; otherwise completion + thinking. A
+    total smaller than prompt + completion is inconsistent, so the sum is used then instead.
+    """
+    completion = usage.completion_tokens
+    if usage.total_tokens is not None and usage.prompt_tokens is not None:
+        output = usage.total_tokens - usage.prompt_tokens
+        if output >= (completion if completion is not None else 0):
+            return output
+    if completion is None:
+        return None
+    return completion + (usage.thinking_tokens or 0)
+
+
+def openai_output_tokens(usage: Usage) -> int | None:
+    """Billed output tokens of an OpenAI-style usage: ``completion_tokens`` alone.
+
+    In that schema ``completion_tokens`` already includes
+    ``completion_tokens_details.reasoning_tokens``; adding them again would bill thinking twice.
+    """
+    return usage.completion_tokens
+
+
+def price_cost(
+    model: str | None, usage: Usage | None, output_tokens: OutputTokens = runware_output_tokens
+) -> float | None:
+    """USD from the model spec's price table; ``output_tokens`` says what the provider's usage bills
+    as output (thinking included). None if unknown."""
     if model is None or usage is None:
         return None
     spec = get_spec(model)
-    if spec is None or spec.price is None or usage.completion_tokens is None:
+    if spec is None or spec.price is None:
         return None
-    output = usage.completion_tokens + (usage.thinking_tokens or 0)
+    output = output_tokens(usage)
+    if output is None:
+        return None
     return spec.price.cost(usage.prompt_tokens, output)
 
 
-def finalize_costs(attempt: Attempt, model: str | None) -> None:
+def finalize_costs(
+    attempt: Attempt, model: str | None, output_tokens: OutputTokens = runware_output_tokens
+) -> None:
     """Fill usage and cost of a successful attempt: provider's figures first, then the price table.
 
     Per generation: its own reported cost ("provider"), else priced from its usage ("price_table").
@@ -95,7 +132,7 @@ def finalize_costs(attempt: Attempt, model: str | None) -> None:
         if generation.cost is not None:
             generation.cost_source = "provider"
         else:
-            generation.cost = price_cost(model, generation.usage)
+            generation.cost = price_cost(model, generation.usage, output_tokens)
             generation.cost_source = "price_table" if generation.cost is not None else None
     reported = [g.usage for g in attempt.generations if g.usage is not None]
     if attempt.usage is None and reported and len(reported) == len(attempt.generations):
@@ -105,7 +142,7 @@ def finalize_costs(attempt: Attempt, model: str | None) -> None:
         attempt.cost = sum(g.cost for g in generations if g.cost is not None)
         attempt.notes["cost_source"] = "provider"
     elif attempt.cost is None:
-        attempt.cost = price_cost(model, attempt.usage)
+        attempt.cost = price_cost(model, attempt.usage, output_tokens)
         attempt.notes["cost_source"] = "price_table" if attempt.cost is not None else None
 
 
@@ -113,16 +150,48 @@ def scrub_attempt(attempt: Attempt, redactor: Redactor) -> None:
     """Remove every secret from the texts of an attempt, whatever echoed it (a server, a model)."""
     if not redactor:
         return
+    # Model output is scored: only whole secrets come out of it. Everything else came from a server
+    # and may hold a cut or half-echoed key, so it gets the thorough scrub.
     for generation in attempt.generations:
-        generation.text = redactor(generation.text)
+        generation.text = redactor.exact(generation.text)
         if generation.reasoning is not None:
-            generation.reasoning = redactor(generation.reasoning)
+            generation.reasoning = redactor.exact(generation.reasoning)
     if attempt.error is not None:
         attempt.error.message = redactor(attempt.error.message)
         attempt.error.code = redactor(attempt.error.code)
         if attempt.error.parameter is not None:
             attempt.error.parameter = redactor(attempt.error.parameter)
     attempt.notes = _scrub_value(attempt.notes, redactor)
+
+
+def excerpt(data: bytes | str, redactor: Redactor, limit: int = 200) -> str:
+    """The quoted start of a body for an error message, scrubbed before the cut (see ``Redactor.clip``)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return repr(redactor.clip(text, limit))
+
+
+class MalformedAnswer(ValueError):
+    """An answer whose fields have the wrong types or shapes (a ValueError, so classify_exception
+    already calls it malformedResponse if it ever escapes)."""
+
+
+ANSWER_READ_ERRORS = (TypeError, AttributeError, KeyError, ValueError, OverflowError)
+"""What reading a wrongly shaped answer raises (``.get`` on a string, ``int(None)``, ...)."""
+
+
+@contextmanager
+def reading_answer(what: str = "the answer") -> Iterator[None]:
+    """Turn the errors of reading a wrongly shaped answer into ``MalformedAnswer``.
+
+    One bad answer from a server must cost one transient attempt, not crash the run; outside this
+    block the same exceptions are programming errors and keep propagating.
+    """
+    try:
+        yield
+    except MalformedAnswer:
+        raise
+    except ANSWER_READ_ERRORS as exc:
+        raise MalformedAnswer(f"{what} has an unexpected shape ({type(exc).__name__}: {exc})") from exc
 
 
 def _scrub_value(value: Any, redactor: Redactor) -> Any:

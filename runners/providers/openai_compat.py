@@ -51,9 +51,13 @@ from runners.credentials import Redactor
 from runners.providers.common import (
     JSON_HEADERS,
     SSE_HEADERS,
+    MalformedAnswer,
     dumps,
+    excerpt,
     finalize_costs,
     loads,
+    openai_output_tokens,
+    reading_answer,
     scrub_attempt,
 )
 from runners.providers.http import CONNECTIONS_PER_CLIENT, ClientPool, clients_for, http_timeout
@@ -125,6 +129,23 @@ def parse_openai_usage(raw: Any) -> Usage | None:
         total_tokens=number(raw.get("total_tokens")),
         thinking_tokens=number(thinking),
     )
+
+
+def _index(choice: Mapping[str, Any], default: int) -> int:
+    """A choice's ``index``; absent means its position. Anything but an integer is malformed."""
+    value = choice.get("index", default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedAnswer(f"a choice has index {value!r}, not an integer")
+    return value
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, {} if absent; anything else is malformed."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MalformedAnswer(f"{what} is a {type(value).__name__}, not an object")
+    return value
 
 
 def _finish_reason(value: Any) -> str | None:
@@ -222,6 +243,8 @@ class OpenAICompatProvider:
                 record.timing.sent = time.perf_counter()
                 with self._pool.lease() as client:
                     await self._exchange(client, body, headers, record, stream)
+            except MalformedAnswer as exc:
+                record.error = malformed(str(exc), http_status=record.http_status, scrub=self._redact)
             except Exception as exc:
                 record.error = classify_exception(exc, scrub=self._redact)
         if scope.cancelled_caught:
@@ -231,7 +254,7 @@ class OpenAICompatProvider:
         if record.error is not None:
             record.generations = []
         record.timing.done = time.perf_counter()
-        finalize_costs(record, task.request.get("model"))
+        finalize_costs(record, task.request.get("model"), openai_output_tokens)
         scrub_attempt(record, self._redact)
         return record
 
@@ -292,27 +315,31 @@ class OpenAICompatProvider:
             payload = loads(raw)
         except ValueError:
             record.error = malformed(
-                f"the answer is not JSON: {raw[:200]!r}", http_status=response.status_code
+                f"the answer is not JSON: {excerpt(raw, self._redact)}",
+                http_status=response.status_code,
+                scrub=self._redact,
             )
             return
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not isinstance(choices, list) or not choices:
             record.error = malformed("the answer has no choices", http_status=response.status_code)
             return
-        usage = parse_openai_usage(payload.get("usage"))
-        for position, choice in enumerate(choices):
-            if not isinstance(choice, dict):
-                continue
-            message = choice.get("message") or {}
-            record.generations.append(
-                Generation(
-                    index=int(choice.get("index", position)),
-                    text=str(message.get("content") or ""),
-                    reasoning=_reasoning(message),
-                    finish_reason=_finish_reason(choice.get("finish_reason")),
-                    seed=payload.get("seed") if isinstance(payload.get("seed"), int) else None,
+        with reading_answer():
+            usage = parse_openai_usage(payload.get("usage"))
+            seed = payload.get("seed")
+            for position, choice in enumerate(choices):
+                if not isinstance(choice, dict):
+                    raise MalformedAnswer(f"choice {position} is not an object")
+                message = _object(choice.get("message"), "a choice's message")
+                record.generations.append(
+                    Generation(
+                        index=_index(choice, position),
+                        text=str(message.get("content") or ""),
+                        reasoning=_reasoning(message),
+                        finish_reason=_finish_reason(choice.get("finish_reason")),
+                        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+                    )
                 )
-            )
         self._attach_usage(record, usage, expected)
 
     @staticmethod
@@ -322,8 +349,52 @@ class OpenAICompatProvider:
         record.usage = usage
         if usage is not None and len(record.generations) == 1:
             record.generations[0].usage = usage
-        if len(record.generations) < expected:
-            record.notes["missing_results"] = expected - len(record.generations)
+        received = len({g.index for g in record.generations})
+        if received < expected:
+            # Fewer choices than n is not a finished task: scoring it would use fewer samples than
+            # asked for. A retry may get them all (a server that never answers n > 1, like
+            # llama.cpp's, fails every time: use numberResults 1 there).
+            record.notes["missing_results"] = expected - received
+            record.error = ApiError(
+                ErrorClass.TRANSIENT,
+                "missingResults",
+                f"{received} of {expected} choice(s) in the answer",
+                http_status=record.http_status,
+            )
+
+    @staticmethod
+    def _read_chunk(
+        chunk: Mapping[str, Any],
+        arrived: float,
+        record: Attempt,
+        texts: dict[int, list[str]],
+        thoughts: dict[int, list[str]],
+        finish: dict[int, str | None],
+    ) -> None:
+        """Add one stream chunk's choices; a wrongly shaped one raises (see ``reading_answer``)."""
+        timing = record.timing
+        choices = chunk.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise MalformedAnswer("a stream event's choices is not a list")
+        for choice in choices or []:
+            if not isinstance(choice, dict):
+                raise MalformedAnswer("a stream event's choice is not an object")
+            index = _index(choice, 0)
+            delta = _object(choice.get("delta"), "a choice's delta")
+            piece = delta.get("content")
+            thought = _reasoning(delta)
+            if piece:
+                texts.setdefault(index, []).append(str(piece))
+            if thought:
+                thoughts.setdefault(index, []).append(thought)
+            if piece or thought:
+                timing.token_events.append(arrived)
+                if timing.first_token is None:
+                    timing.first_token = arrived
+                timing.last_token = arrived
+            texts.setdefault(index, [])
+            if choice.get("finish_reason") is not None:
+                finish[index] = _finish_reason(choice["finish_reason"])
 
     async def _read_stream(self, response: httpx.Response, record: Attempt, expected: int) -> None:
         timing = record.timing
@@ -343,7 +414,11 @@ class OpenAICompatProvider:
             try:
                 chunk = loads(event.data)
             except ValueError:
-                record.error = malformed(f"a stream event is not JSON: {event.data[:200]!r}", http_status=200)
+                record.error = malformed(
+                    f"a stream event is not JSON: {excerpt(event.data, self._redact)}",
+                    http_status=200,
+                    scrub=self._redact,
+                )
                 return
             if not isinstance(chunk, dict):
                 record.error = malformed("a stream event is not a JSON object", http_status=200)
@@ -357,27 +432,10 @@ class OpenAICompatProvider:
                     http_status=response.status_code,
                 )
                 return
-            if chunk.get("usage") is not None:
-                usage = parse_openai_usage(chunk["usage"])
-            for choice in chunk.get("choices") or []:
-                if not isinstance(choice, dict):
-                    continue
-                index = int(choice.get("index", 0))
-                delta = choice.get("delta") or {}
-                piece = delta.get("content")
-                thought = _reasoning(delta)
-                if piece:
-                    texts.setdefault(index, []).append(str(piece))
-                if thought:
-                    thoughts.setdefault(index, []).append(thought)
-                if piece or thought:
-                    timing.token_events.append(event.arrived)
-                    if timing.first_token is None:
-                        timing.first_token = event.arrived
-                    timing.last_token = event.arrived
-                texts.setdefault(index, [])
-                if choice.get("finish_reason") is not None:
-                    finish[index] = _finish_reason(choice["finish_reason"])
+            with reading_answer("a stream event"):
+                self._read_chunk(chunk, event.arrived, record, texts, thoughts, finish)
+                if chunk.get("usage") is not None:
+                    usage = parse_openai_usage(chunk["usage"])
         if reader.comments:
             record.notes["keepalive_comments"] = reader.comments
         if not done:

@@ -32,11 +32,15 @@ from runners.providers.batching import Batcher
 from runners.providers.common import (
     JSON_HEADERS,
     SSE_HEADERS,
+    MalformedAnswer,
     dumps,
+    excerpt,
     finalize_costs,
     join_reasoning,
     loads,
     parse_runware_usage,
+    reading_answer,
+    runware_output_tokens,
     scrub_attempt,
 )
 from runners.providers.http import CONNECTIONS_PER_CLIENT, ClientPool, clients_for, http_timeout
@@ -74,7 +78,8 @@ def _task_errors(payload: Any, task_uuid: str) -> list[dict[str, Any]]:
     """Errors of the answer that concern ``task_uuid``: named for it, or naming no task at all."""
     if not isinstance(payload, dict):
         return []
-    errors = [e for e in payload.get("errors") or [] if isinstance(e, dict)]
+    raw = payload.get("errors")
+    errors = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
     single = payload.get("error")
     if isinstance(single, dict):  # the pre-stream shape {"error": {...}, "taskUUID": ...}
         errors.append({"taskUUID": payload.get("taskUUID"), **single})
@@ -99,6 +104,20 @@ def _pick_error(errors: list[ApiError]) -> ApiError:
     return errors[0]
 
 
+def _missing(results: Results, http_status: int | None) -> ApiError:
+    """A finished answer with fewer results than ``numberResults``: not done, so retryable.
+
+    Accepting it would score a task on fewer samples than asked for; a retry under the same UUID
+    meets ``conflictTaskUUID`` and polls for the complete set without paying again.
+    """
+    return ApiError(
+        ErrorClass.TRANSIENT,
+        "missingResults",
+        f"{len(results)} of {results.expected} result(s) in a finished answer",
+        http_status=http_status,
+    )
+
+
 def _is_result(item: dict[str, Any]) -> bool:
     """A finished result (not an acknowledgment or a "processing" poll item)."""
     status = item.get("status")
@@ -111,11 +130,12 @@ def to_generation(item: dict[str, Any], index: int) -> Generation:
     """A finished ``data`` item (sync answer, poll result or webhook delivery) as a ``Generation``."""
     cost = item.get("cost")
     result_index = item.get("resultIndex")
+    finish = item.get("finishReason")
     return Generation(
         index=result_index if isinstance(result_index, int) else index,
         text=str(item.get("text") or ""),
         reasoning=join_reasoning(item.get("reasoningContent")),
-        finish_reason=item.get("finishReason"),
+        finish_reason=finish if isinstance(finish, str) or finish is None else "unknown",
         seed=item.get("seed") if isinstance(item.get("seed"), int) else None,
         usage=parse_runware_usage(item.get("usage")),
         cost=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
@@ -258,11 +278,9 @@ class RunwareProvider:
                 else:
                     await self._sync(request, record)
                 if record.error is not None and record.error.error_class is ErrorClass.CONFLICT:
-                    # The UUID was used by an earlier attempt that reached the server: its result is
-                    # there to fetch, and sending again would pay twice.
-                    record.notes["conflict_resolved"] = True
-                    record.error = None
-                    await self._poll(task_uuid, record, Results(expected))
+                    await self._resolve_conflict(task_uuid, record, expected)
+            except MalformedAnswer as exc:
+                record.error = malformed(str(exc), http_status=record.http_status, scrub=self._redact)
             except Exception as exc:  # transport failures only; anything else is re-raised
                 record.error = classify_exception(exc, scrub=self._redact)
         if scope.cancelled_caught:
@@ -270,6 +288,32 @@ class RunwareProvider:
                 ErrorClass.TRANSIENT, "taskTimeout", f"no complete answer within {self.timeouts.task:g} s"
             )
         return self._finish(record, request)
+
+    async def _resolve_conflict(self, task_uuid: str, record: Attempt, expected: int) -> None:
+        """Poll the earlier task that holds ``task_uuid`` instead of sending again.
+
+        The UUID was used by an earlier attempt that reached the server: its result is there to
+        fetch, and sending again would pay twice. The first poll goes at once (the task is old, not
+        just submitted), and the attempt is marked so latency reports leave it out: its timing is
+        that of a lookup, not of an inference. If that earlier task failed for good, retrying under
+        the same UUID would only meet the same conflict and the same failure: the error asks the
+        runner to retry under a fresh taskUUID (``notes["rotate_uuid"]``).
+        """
+        record.notes["conflict_resolved"] = True
+        record.notes["resolved_by"] = "conflict_poll"
+        record.error = None
+        final = await self._poll(task_uuid, record, Results(expected), first_wait=0.0)
+        earlier = record.error
+        if final and earlier is not None and earlier.error_class is not ErrorClass.FATAL:
+            record.error = ApiError(
+                ErrorClass.TRANSIENT,
+                "conflictTaskUUIDFailed",
+                f"the earlier task under this taskUUID failed ({earlier.code}: {earlier.message}); "
+                "retry under a fresh taskUUID",
+                http_status=earlier.http_status,
+                parameter=earlier.parameter,
+            )
+            record.notes["rotate_uuid"] = True
 
     async def fetch(self, task: Task, task_uuid: str, attempt: int) -> Attempt:
         """Poll for the result of a task sent earlier under ``task_uuid``, without sending it again."""
@@ -281,6 +325,8 @@ class RunwareProvider:
         with anyio.move_on_after(self.timeouts.task) as scope:
             try:
                 await self._poll(task_uuid, record, Results(expected), first_wait=0.0)
+            except MalformedAnswer as exc:
+                record.error = malformed(str(exc), http_status=record.http_status, scrub=self._redact)
             except Exception as exc:
                 record.error = classify_exception(exc, scrub=self._redact)
         if scope.cancelled_caught:
@@ -291,7 +337,7 @@ class RunwareProvider:
         if record.error is not None:
             record.generations = []
         record.timing.done = time.perf_counter()
-        finalize_costs(record, request.get("model"))
+        finalize_costs(record, request.get("model"), runware_output_tokens)
         scrub_attempt(record, self._redact)
         return record
 
@@ -324,7 +370,9 @@ class RunwareProvider:
                 )
             else:
                 result.error = malformed(
-                    f"the answer is not JSON: {body[:200]!r}", http_status=result.status, scrub=self._redact
+                    f"the answer is not JSON: {excerpt(body, self._redact)}",
+                    http_status=result.status,
+                    scrub=self._redact,
                 )
         return result
 
@@ -368,15 +416,19 @@ class RunwareProvider:
             record.error = error
             return
         results = Results(int(request.get("numberResults") or 1))
-        for item in _task_items(result.payload, task_uuid):
-            if _is_result(item):
-                results.add(item)
+        with reading_answer():
+            for item in _task_items(result.payload, task_uuid):
+                if _is_result(item):
+                    results.add(item)
+            generations = results.generations()
         if not len(results):
             record.error = malformed("the answer holds no result for this task", http_status=result.status)
             return
-        record.generations = results.generations()
         if not results.complete:
+            record.error = _missing(results, result.status)
             record.notes["missing_results"] = results.expected - len(results)
+            return
+        record.generations = generations
 
     # -- async: acknowledgment, then webhook and/or getResponse polling ---------------------------
 
@@ -393,12 +445,13 @@ class RunwareProvider:
             if (error := self._answer_error(ack, task_uuid)) is not None:
                 record.error = error
                 return
-            for item in _task_items(ack.payload, task_uuid):  # a fast server may answer at once
-                if _is_result(item):
-                    results.add(item)
-            if results.complete:
-                record.generations = results.generations()
-                return
+            with reading_answer("the acknowledgment"):
+                for item in _task_items(ack.payload, task_uuid):  # a fast server may answer at once
+                    if _is_result(item):
+                        results.add(item)
+                if results.complete:
+                    record.generations = results.generations()
+                    return
             if inbox is not None:
                 with anyio.move_on_after(self.webhook.wait):
                     await inbox.complete.wait()
@@ -406,12 +459,13 @@ class RunwareProvider:
                 if inbox.errors:
                     record.error = self._item_error(inbox.errors[0])
                     return
-                for item in inbox.ordered_results():
-                    results.add(item)
-                if results.complete:
-                    record.notes["delivery"] = "webhook"
-                    record.generations = results.generations()
-                    return
+                with reading_answer("a webhook delivery"):
+                    for item in inbox.ordered_results():
+                        results.add(item)
+                    if results.complete:
+                        record.notes["delivery"] = "webhook"
+                        record.generations = results.generations()
+                        return
                 record.notes["delivery"] = "webhook+poll"  # a delivery did not come in time
             await self._poll(task_uuid, record, results)
         finally:
@@ -419,25 +473,35 @@ class RunwareProvider:
                 self.receiver.forget(task_uuid)
 
     def _item_error(self, item: dict[str, Any]) -> ApiError:
-        """The error of a poll item or webhook delivery with ``status: error`` or an errors list."""
+        """The error of a poll item or webhook delivery with ``status: error`` or an errors list.
+
+        An unknown code is transient, as is the same failure reported in a poll's ``errors`` array:
+        a task that failed while running (engine crash, eviction) may well succeed when sent again.
+        Codes that name a bad request (``invalid…``, ``missing…``) stay permanent.
+        """
         errors = item.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return classify_runware_error(errors[0], scrub=self._redact)
-        inner = item.get("error")
-        return classify_runware_error(inner if isinstance(inner, dict) else item, scrub=self._redact)
+            error = errors[0]
+        else:
+            inner = item.get("error")
+            error = inner if isinstance(inner, dict) else item
+        return classify_runware_error(error, default=ErrorClass.TRANSIENT, scrub=self._redact)
 
     async def _poll(
         self, task_uuid: str, record: Attempt, results: Results, first_wait: float | None = None
-    ) -> None:
+    ) -> bool:
         """getResponse until every result is in, an error comes back, or the polling deadline passes.
 
         The pace starts at ``polling.initial`` and grows by ``polling.factor`` up to ``polling.max``.
-        A transient failure of one poll is not the task's failure: polling goes on until the deadline.
+        A transient failure of one poll (or a malformed poll answer) is not the task's failure:
+        polling goes on until the deadline. Returns True when polling ended on a final error: the
+        task's own failure, or a poll refused for good.
         """
         interval = self.polling.initial
         deadline = time.perf_counter() + self.polling.deadline
         wait = interval if first_wait is None else first_wait
         polls = transient = 0
+        final = False
         while True:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
@@ -462,28 +526,38 @@ class RunwareProvider:
                 record.error = classify_runware_error(
                     failures[0], http_status=answer.status, default=ErrorClass.TRANSIENT, scrub=self._redact
                 )
+                final = True
                 break
             if (error := self._answer_error(answer, task_uuid)) is not None:
                 if error.retryable:
                     transient += 1
                     continue
                 record.error = error
+                final = True
                 break
             failed = None
-            for item in _task_items(answer.payload, task_uuid):
-                if item.get("status") == "error" or item.get("error") or item.get("errors"):
-                    failed = self._item_error(item)
-                elif _is_result(item):
-                    results.add(item)
+            try:
+                with reading_answer("a poll answer"):
+                    for item in _task_items(answer.payload, task_uuid):
+                        if item.get("status") == "error" or item.get("error") or item.get("errors"):
+                            failed = self._item_error(item)
+                        elif _is_result(item):
+                            results.add(item)
+                    generations = results.generations() if results.complete else []
+            except MalformedAnswer:
+                transient += 1  # like any other failed poll: poll again
+                continue
             if failed is not None:
                 record.error = failed
+                final = True
                 break
             if results.complete:
-                record.generations = results.generations()
+                record.generations = generations
                 break
         record.notes["polls"] = polls
         if transient:
             record.notes["poll_errors"] = transient
+        return final
 
     # -- stream ------------------------------------------------------------------------------------
 
@@ -533,17 +607,22 @@ class RunwareProvider:
                 classify_status(response.status_code, headers=response.headers, body=body, scrub=self._redact)
                 if response.status_code >= 400
                 else malformed(
-                    f"expected an event stream, got {body[:200]!r}", http_status=response.status_code
+                    f"expected an event stream, got {excerpt(body, self._redact)}",
+                    http_status=response.status_code,
+                    scrub=self._redact,
                 )
             )
         if (error := self._answer_error(result, request["taskUUID"])) is not None:
             record.error = error
             return
-        items = [i for i in _task_items(result.payload, request["taskUUID"]) if _is_result(i)]
-        if not items:
-            record.error = malformed("expected an event stream or a result", http_status=response.status_code)
-            return
-        record.generations = [to_generation(items[0], 0)]
+        with reading_answer():
+            items = [i for i in _task_items(result.payload, request["taskUUID"]) if _is_result(i)]
+            if not items:
+                record.error = malformed(
+                    "expected an event stream or a result", http_status=response.status_code
+                )
+                return
+            record.generations = [to_generation(items[0], 0)]
 
     async def _read_stream(self, response: httpx.Response, task_uuid: str, record: Attempt) -> None:
         timing = record.timing
@@ -554,6 +633,7 @@ class RunwareProvider:
         final: dict[str, Any] = {}
         sim_sent: list[tuple[float, float]] = []
         done = False
+        answered = False  # a chunk for this task carried text, reasoning or a finishReason
         async for event in reader:
             timing.events.append(event.arrived)
             if done:
@@ -564,20 +644,25 @@ class RunwareProvider:
             try:
                 chunk = loads(event.data)
             except ValueError:
-                record.error = malformed(f"a stream event is not JSON: {event.data[:200]!r}", http_status=200)
+                record.error = malformed(
+                    f"a stream event is not JSON: {excerpt(event.data, self._redact)}",
+                    http_status=200,
+                    scrub=self._redact,
+                )
                 return
             if not isinstance(chunk, dict):
                 record.error = malformed("a stream event is not a JSON object", http_status=200)
                 return
             if chunk.get("errors") or chunk.get("error"):
                 errors = _task_errors(chunk, task_uuid) or [
-                    {"code": "streamError", "message": str(chunk)[:300]}
+                    {"code": "streamError", "message": self._redact.clip(str(chunk), 300)}
                 ]
                 record.error = classify_runware_error(
                     errors[0], default=ErrorClass.TRANSIENT, scrub=self._redact
                 )
                 record.notes["partial_chars"] = sum(map(len, text))
                 return
+            ours = chunk.get("taskUUID") in (None, task_uuid)
             delta = chunk.get("delta")
             if isinstance(delta, dict):
                 piece = delta.get("text")
@@ -587,6 +672,7 @@ class RunwareProvider:
                 if thought:
                     reasoning.append(thought)
                 if piece or thought:
+                    answered = answered or ours
                     timing.token_events.append(event.arrived)
                     if timing.first_token is None:
                         timing.first_token = event.arrived
@@ -594,6 +680,8 @@ class RunwareProvider:
             for key in ("finishReason", "usage", "cost", "seed"):
                 if chunk.get(key) is not None:
                     final[key] = chunk[key]
+            if chunk.get("finishReason") is not None:
+                answered = answered or ours
             if isinstance(chunk.get("simSentAt"), float):
                 # The sim's own send time (same monotonic clock as perf_counter on one host): with
                 # the arrival stamps it measures the harness's overhead per event.
@@ -612,5 +700,13 @@ class RunwareProvider:
             )
             record.notes["partial_chars"] = sum(map(len, text))
             return
+        if not answered:
+            # "data: [DONE]" alone (or only empty deltas) is not an empty answer: nothing was said.
+            record.error = malformed(
+                "the stream carried no text, reasoning or finishReason for this task",
+                http_status=response.status_code,
+            )
+            return
         item = {"text": "".join(text), "reasoningContent": "".join(reasoning) or None, **final}
-        record.generations = [to_generation(item, 0)]
+        with reading_answer("the stream"):
+            record.generations = [to_generation(item, 0)]

@@ -15,6 +15,7 @@ from runners.classify import (
     classify_status,
     parse_retry_after,
 )
+from runners.credentials import Redactor
 
 
 @pytest.mark.parametrize(
@@ -110,3 +111,30 @@ def test_scrub_is_applied_to_messages() -> None:
         400, body=b"bad key sk-secret-123", scrub=lambda s: s.replace("sk-secret-123", "***")
     )
     assert "sk-secret-123" not in error.message
+
+
+def test_a_key_straddling_the_cut_of_an_error_body_leaves_no_piece() -> None:
+    key = "sk-live-0123456789abcdefghij"
+    redactor = Redactor([key])
+    for pad in range(270, 300):
+        body = "x" * pad + " Bearer " + key
+        message = classify_status(500, body=body, scrub=redactor).message
+        assert not any(key[i : i + 6] in message for i in range(len(key) - 5)), (pad, message[-40:])
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ({"code": "engineCrashed"}, ErrorClass.TRANSIENT),
+        ({"code": "invalidSeed", "parameter": "seed"}, ErrorClass.PERMANENT),
+        ({"code": "missingParameter"}, ErrorClass.PERMANENT),
+        ({"code": "unsupportedModel"}, ErrorClass.PERMANENT),
+        ({"code": "whatever", "parameter": "settings.topK"}, ErrorClass.PERMANENT),
+        ({"code": "invalidApiKey"}, ErrorClass.FATAL),
+        ({"code": "queueFull"}, ErrorClass.THROTTLED),
+    ],
+)
+def test_codes_that_blame_the_request_are_permanent_even_where_the_default_is_transient(
+    error: dict[str, str], expected: ErrorClass
+) -> None:
+    assert classify_runware_error(error, default=ErrorClass.TRANSIENT).error_class is expected

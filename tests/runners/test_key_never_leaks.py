@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from evals.errors import ConfigError
 from evals.suite import Target
-from runners.credentials import load_api_key, redact
+from runners.credentials import FRAGMENT, Redactor, load_api_key, redact
 from runners.providers import OpenAICompatProvider, RunwareProvider, open_provider
 from tests.runners.test_runware_mock import make_task
 
@@ -53,10 +53,30 @@ def echo_url() -> Iterator[str]:
         message = {"role": "assistant", "content": secret, "reasoning_content": secret}
         return JSONResponse({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
 
+    async def cut(request: Request) -> Response:
+        """Echo the header after ``pad`` characters, so the key straddles an error message's cut."""
+        secret = request.headers.get("authorization", "")
+        kind, pad = request.path_params["kind"], request.path_params["pad"]
+        if kind == "status500":  # not JSON: the status decides, the body is quoted
+            return Response("x" * pad + " got " + secret, status_code=500)
+        if kind == "html200":  # not JSON either, with a success status
+            return Response("<html>" + "y" * pad + secret, media_type="text/html")
+        if kind == "half":  # only part of the key, in a proper error
+            body = {"errors": [{"code": "denied", "message": "z" * pad + secret[: len(secret) // 2 + 3]}]}
+            return JSONResponse(body, status_code=400)
+        if kind == "sse-event":  # an event that is not JSON
+            data = b"data: " + ("z" * pad + secret).encode() + b"\n\ndata: [DONE]\n\n"
+            return Response(data, media_type="text/event-stream")
+        # "sse-error": an error event whose errors are not a list, quoted whole
+        event = json.dumps({"errors": "z" * pad + secret}).encode()
+        return Response(b"data: " + event + b"\n\ndata: [DONE]\n\n", media_type="text/event-stream")
+
     app = Starlette(
         routes=[
             Route("/v1", runware, methods=["POST"]),
             Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/cut/{kind}/{pad:int}/v1", cut, methods=["POST"]),
+            Route("/cut/{kind}/{pad:int}/v1/chat/completions", cut, methods=["POST"]),
         ]
     )
     sock = socket.socket()
@@ -97,6 +117,53 @@ async def test_key_is_scrubbed_from_results_errors_reprs_and_logs(
     texts += [record.getMessage() for record in caplog.records]
     for text in texts:
         assert KEY not in text
+
+
+def key_pieces(text: str, size: int = FRAGMENT) -> list[str]:
+    """Every run of ``size`` characters of the key that ``text`` contains."""
+    return [KEY[i : i + size] for i in range(len(KEY) - size + 1) if KEY[i : i + size] in text]
+
+
+# (kind, paddings): each range moves the key across the cut of the message that quotes it — 300
+# characters of an error body, 200 of a body or event that is not JSON, 300 of an error event.
+CUTS = [
+    ("status500", range(262, 292, 3)),
+    ("html200", range(160, 190, 3)),
+    ("half", range(0, 10, 5)),
+    ("sse-event", range(166, 196, 3)),
+    ("sse-error", range(254, 284, 3)),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("kind", "pads"), CUTS, ids=[kind for kind, _ in CUTS])
+async def test_no_piece_of_the_key_survives_a_cut_error_message(
+    echo_url: str, kind: str, pads: range
+) -> None:
+    base = echo_url.removesuffix("/v1")
+    method = "stream" if kind.startswith("sse") else "sync"
+    for pad in pads:
+        endpoint = f"{base}/cut/{kind}/{pad}/v1"
+        records = []
+        async with RunwareProvider(endpoint=endpoint, api_key=KEY) as p:
+            records.append(await p.send(make_task(deliveryMethod=method), str(uuid.uuid4()), 1))
+        async with OpenAICompatProvider(endpoint=endpoint, api_key=KEY) as o:
+            records.append(await o.send(make_task(deliveryMethod=method), "u", 1))
+        for record in records:
+            assert record.error is not None, (kind, pad)
+            text = json.dumps(asdict(record), default=str)
+            assert key_pieces(text) == [], (kind, pad, record.error.message[-80:])
+
+
+def test_redactor_masks_bearer_tokens_and_key_fragments_but_leaves_model_text_alone() -> None:
+    redactor = Redactor([KEY])
+    assert redactor(f"auth: Bearer {KEY[:10]}") == "auth: Bearer ***"
+    assert redactor(f"cut here {KEY[:8]}") == "cut here ***"
+    assert redactor(f"{KEY[-9:]} and on") == "*** and on"
+    assert redactor.clip("a" * 10 + KEY, 15) == "a" * 10 + "***"
+    assert redactor("nothing to hide here") == "nothing to hide here"
+    # Model output loses only the whole key: it is scored, and "Bearer" is an ordinary word there.
+    assert redactor.exact(f"use Bearer tokens, not {KEY}") == "use Bearer tokens, not ***"
 
 
 def test_missing_key_is_a_config_error_that_names_the_variable(

@@ -155,8 +155,8 @@ async def test_reasoning_content_and_reasoning_tokens_are_kept_apart() -> None:
     assert generation.usage is not None and generation.usage.thinking_tokens == 15
     price = get_spec(DEFAULT_MODEL).price  # type: ignore[union-attr]
     assert price is not None
-    # Thinking tokens are billed as output, on top of completion tokens as reported.
-    assert attempt.cost == pytest.approx(price.cost(10, 35))
+    # completion_tokens already includes the reasoning tokens: they are billed once, not added again.
+    assert attempt.cost == pytest.approx(price.cost(10, 20))
 
 
 def sse_body(*events: Any, done: bool = True) -> bytes:
@@ -250,3 +250,61 @@ async def test_unknown_model_has_unknown_cost() -> None:
     async with mock(handler) as p:
         attempt = await p.send(make_task(model="someone/unpriced-model"), "u-10", 1)
     assert attempt.ok and attempt.cost is None and attempt.generations[0].cost is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"choices": [{"index": None, "message": {"content": "4"}, "finish_reason": "stop"}]},
+        {"choices": [{"index": "0", "message": {"content": "4"}}]},
+        {"choices": [{"index": 0, "message": "4"}]},
+        {"choices": ["4"]},
+        {"choices": [{"index": 0, "message": {"content": "4"}}], "usage": "lots"},
+    ],
+    ids=["null-index", "string-index", "string-message", "string-choice", "string-usage"],
+)
+async def test_a_wrongly_shaped_answer_is_malformed_not_a_crash(answer: dict[str, Any]) -> None:
+    async with mock(lambda request: httpx.Response(200, json=answer)) as p:
+        attempt = await p.send(make_task(), "u-11", 1)
+    if answer.get("usage") == "lots":  # usage of the wrong type is only unknown usage
+        assert attempt.ok and attempt.usage is None
+        return
+    assert attempt.error is not None and attempt.error.code == "malformedResponse"
+    assert attempt.error.error_class is ErrorClass.TRANSIENT and attempt.generations == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"choices": [{"index": None, "delta": {"content": "4"}}]},
+        {"choices": [{"index": 0, "delta": "4"}]},
+        {"choices": "4"},
+        {"choices": [7]},
+    ],
+    ids=["null-index", "string-delta", "string-choices", "number-choice"],
+)
+async def test_a_wrongly_shaped_stream_event_is_malformed_not_a_crash(event: dict[str, Any]) -> None:
+    body = sse_body(chunk({"content": "4"}), event)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with mock(handler) as p:
+        attempt = await p.send(make_task(deliveryMethod="stream"), "u-12", 1)
+    assert attempt.error is not None and attempt.error.code == "malformedResponse"
+    assert attempt.error.error_class is ErrorClass.TRANSIENT and attempt.generations == []
+
+
+@pytest.mark.anyio
+async def test_fewer_choices_than_n_is_a_transient_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert json.loads(request.content)["n"] == 3
+        return httpx.Response(200, json=completion(content="4"))
+
+    async with mock(handler) as p:
+        attempt = await p.send(make_task(numberResults=3), "u-13", 1)
+    assert attempt.error is not None and attempt.error.code == "missingResults"
+    assert attempt.error.error_class is ErrorClass.TRANSIENT
+    assert attempt.generations == [] and attempt.cost is None and attempt.notes["missing_results"] == 2

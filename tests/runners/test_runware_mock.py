@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from evals.model_spec import DEFAULT_MODEL, get_spec
-from evals.records import ErrorClass, Sample, Task
+from evals.records import ErrorClass, Sample, Task, Usage
 from evals.suite import Polling, Timeouts
 from runners.providers.batching import Batcher
+from runners.providers.common import openai_output_tokens, runware_output_tokens
 from runners.providers.runware import RunwareProvider
 
 UUID = "a770f077-f413-47de-9dac-be0b26a35da6"
@@ -240,24 +241,32 @@ async def test_polling_gives_up_at_its_deadline() -> None:
 
 
 @pytest.mark.anyio
-async def test_poll_item_with_status_error_fails_the_task() -> None:
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # A task that failed while running may succeed when sent again: unknown codes are transient,
+        # as the same failure is when reported in a poll's errors array.
+        ({"code": "badPrompt", "message": "no"}, ErrorClass.TRANSIENT),
+        ({"code": "engineCrashed", "message": "boom"}, ErrorClass.TRANSIENT),
+        # Codes (or a parameter) that blame the request stay permanent; key problems stay fatal.
+        ({"code": "invalidParameter", "message": "bad"}, ErrorClass.PERMANENT),
+        ({"code": "tooHot", "message": "bad", "parameter": "temperature"}, ErrorClass.PERMANENT),
+        ({"code": "invalidApiKey", "message": "who"}, ErrorClass.FATAL),
+    ],
+)
+async def test_poll_item_with_status_error_fails_the_task(
+    error: dict[str, Any], expected: ErrorClass
+) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         (task,) = body_of(request)
         if task["taskType"] == "textInference":
             return httpx.Response(200, json={"data": []})
-        return httpx.Response(
-            200,
-            json={
-                "data": [
-                    {"taskUUID": UUID, "status": "error", "error": {"code": "badPrompt", "message": "no"}}
-                ]
-            },
-        )
+        return httpx.Response(200, json={"data": [{"taskUUID": UUID, "status": "error", "error": error}]})
 
     async with provider(handler) as p:
         attempt = await p.send(make_task(deliveryMethod="async"), UUID, 1)
-    assert attempt.error is not None and attempt.error.code == "badPrompt"
-    assert attempt.error.error_class is ErrorClass.PERMANENT
+    assert attempt.error is not None and attempt.error.code == error["code"]
+    assert attempt.error.error_class is expected
 
 
 @pytest.mark.anyio
@@ -534,3 +543,171 @@ async def test_client_pool_leases_the_least_busy_client() -> None:
         assert pool.in_flight == [0, 0, 0]
         with pool.lease() as again:
             assert again is a  # light load stays on the first, warm client
+
+
+# -- regressions: partial answers, empty streams, malformed items, conflicts, pricing -------------
+
+
+@pytest.mark.anyio
+async def test_a_finished_answer_with_fewer_results_than_asked_is_a_transient_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": [result_item()]})
+
+    async with provider(handler) as p:
+        attempt = await p.send(make_task(numberResults=3), UUID, 1)
+    assert attempt.error is not None and attempt.error.code == "missingResults"
+    assert attempt.error.error_class is ErrorClass.TRANSIENT
+    assert attempt.generations == [] and attempt.cost is None
+    assert attempt.notes["missing_results"] == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "payload",
+    [b"data: [DONE]\n\n", sse(chunk(delta={}), chunk(delta={"text": ""}))],
+    ids=["done-only", "empty-deltas"],
+)
+async def test_a_stream_that_says_nothing_is_malformed_not_an_empty_answer(payload: bytes) -> None:
+    async with provider(stream_handler(payload)) as p:
+        attempt = await p.send(make_task(deliveryMethod="stream"), UUID, 1)
+    assert attempt.error is not None and attempt.error.code == "malformedResponse"
+    assert attempt.error.error_class is ErrorClass.TRANSIENT and attempt.generations == []
+
+
+@pytest.mark.anyio
+async def test_a_stream_with_only_a_finish_reason_is_an_empty_answer() -> None:
+    payload = sse(chunk(delta={}, finishReason="length"))
+    async with provider(stream_handler(payload)) as p:
+        attempt = await p.send(make_task(deliveryMethod="stream"), UUID, 1)
+    assert attempt.ok, attempt.error
+    assert (attempt.generations[0].text, attempt.generations[0].finish_reason) == ("", "length")
+
+
+@pytest.mark.anyio
+async def test_wrongly_shaped_items_are_malformed_not_a_crash() -> None:
+    # An unhashable resultIndex used to raise TypeError out of send() and take the run down.
+    def sync(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": [result_item(resultIndex=[0])], "errors": 5})
+
+    async with provider(sync) as p:
+        attempt = await p.send(make_task(), UUID, 1)
+    assert attempt.error is not None and attempt.error.code == "malformedResponse"
+    assert attempt.error.error_class is ErrorClass.TRANSIENT
+
+    polls = 0
+
+    def poll(request: httpx.Request) -> httpx.Response:
+        nonlocal polls
+        (task,) = body_of(request)
+        if task["taskType"] == "textInference":
+            return httpx.Response(200, json={"data": []})
+        polls += 1
+        item = result_item(status="success", resultIndex=[0] if polls == 1 else 0)
+        return httpx.Response(200, json={"data": [item]})
+
+    async with provider(poll) as p:
+        attempt = await p.send(make_task(deliveryMethod="async"), UUID, 1)
+    # A malformed poll answer is one failed poll: polling goes on and gets the result.
+    assert attempt.ok, attempt.error
+    assert attempt.notes["poll_errors"] == 1 and attempt.notes["polls"] == 2
+
+
+def conflict_then(poll_answer: Callable[[], httpx.Response]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        (task,) = body_of(request)
+        if task["taskType"] == "textInference":
+            return httpx.Response(
+                400, json={"errors": [{"code": "conflictTaskUUID", "message": "used", "taskUUID": UUID}]}
+            )
+        return poll_answer()
+
+    return handler
+
+
+@pytest.mark.anyio
+async def test_conflict_polls_at_once_and_is_marked_for_latency_reports() -> None:
+    slow = Polling(initial=5.0, factor=1.5, max=10.0, deadline=30.0)
+    answer = conflict_then(lambda: httpx.Response(200, json={"data": [result_item(status="success")]}))
+    async with provider(answer, polling=slow) as p:
+        started = anyio.current_time()
+        attempt = await p.send(make_task(), UUID, 2)
+        elapsed = anyio.current_time() - started
+    assert attempt.ok, attempt.error
+    assert elapsed < 1.0  # not polling.initial (5 s): the earlier task is not new
+    assert attempt.notes["resolved_by"] == "conflict_poll" and attempt.notes["polls"] == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "poll_body",
+    [
+        {"data": [{"taskUUID": UUID, "status": "error", "error": {"code": "engineCrashed", "message": "x"}}]},
+        {"errors": [{"taskUUID": UUID, "status": "error", "code": "invalidSeed", "message": "bad"}]},
+    ],
+    ids=["failed-item", "errors-array"],
+)
+async def test_conflict_whose_earlier_task_failed_asks_for_a_fresh_uuid(poll_body: dict[str, Any]) -> None:
+    answer = conflict_then(lambda: httpx.Response(200, json=poll_body))
+    async with provider(answer) as p:
+        attempt = await p.send(make_task(), UUID, 2)
+    assert attempt.error is not None and attempt.error.code == "conflictTaskUUIDFailed"
+    assert attempt.error.error_class is ErrorClass.TRANSIENT
+    assert attempt.notes["rotate_uuid"] is True and attempt.notes["resolved_by"] == "conflict_poll"
+
+
+@pytest.mark.anyio
+async def test_conflict_that_polls_past_its_deadline_or_meets_a_bad_key_keeps_its_uuid() -> None:
+    processing = conflict_then(
+        lambda: httpx.Response(200, json={"data": [{"taskUUID": UUID, "status": "processing"}]})
+    )
+    short = Polling(initial=0.001, factor=1.0, max=0.001, deadline=0.05)
+    async with provider(processing, polling=short) as p:
+        late = await p.send(make_task(), UUID, 2)
+    assert late.error is not None and late.error.code == "pollDeadline"
+    assert "rotate_uuid" not in late.notes
+
+    unauthorized = conflict_then(
+        lambda: httpx.Response(401, json={"errors": [{"code": "invalidApiKey", "message": "no"}]})
+    )
+    async with provider(unauthorized) as p:
+        fatal = await p.send(make_task(), UUID, 2)
+    assert fatal.error is not None and fatal.error.error_class is ErrorClass.FATAL
+    assert "rotate_uuid" not in fatal.notes
+
+
+@pytest.mark.parametrize(
+    ("usage", "output"),
+    [
+        # totalTokens known: total - prompt, whether or not completionTokens includes thinking.
+        (Usage(prompt_tokens=10, completion_tokens=5, total_tokens=25, thinking_tokens=10), 15),
+        (Usage(prompt_tokens=10, completion_tokens=15, total_tokens=25, thinking_tokens=10), 15),
+        # No total: completion + thinking.
+        (Usage(prompt_tokens=10, completion_tokens=5, thinking_tokens=10), 15),
+        (Usage(prompt_tokens=10, completion_tokens=5), 5),
+        # An inconsistent total (below prompt + completion) is not trusted.
+        (Usage(prompt_tokens=10, completion_tokens=5, total_tokens=12, thinking_tokens=1), 6),
+        (Usage(prompt_tokens=10), None),
+    ],
+)
+def test_runware_output_tokens_count_thinking_once(usage: Usage, output: int | None) -> None:
+    assert runware_output_tokens(usage) == output
+
+
+def test_openai_output_tokens_are_completion_tokens_which_include_reasoning() -> None:
+    usage = Usage(prompt_tokens=10, completion_tokens=50, total_tokens=60, thinking_tokens=40)
+    assert openai_output_tokens(usage) == 50
+
+
+@pytest.mark.anyio
+async def test_runware_usage_with_total_tokens_is_priced_from_the_total() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        usage = {"promptTokens": 1000, "completionTokens": 100, "totalTokens": 1150, "thinkingTokens": 50}
+        item = result_item(usage=usage)
+        del item["cost"]
+        return httpx.Response(200, json={"data": [item]})
+
+    async with provider(handler) as p:
+        attempt = await p.send(make_task(), UUID, 1)
+    price = get_spec(DEFAULT_MODEL).price  # type: ignore[union-attr]
+    assert price is not None
+    assert attempt.cost == pytest.approx(price.cost(1000, 150))

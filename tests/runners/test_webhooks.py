@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 
+from evals.records import ErrorClass
 from evals.suite import Polling, Target, Webhook
 from runners.providers import RunwareProvider, open_provider
 from runners.server import ServerConfig, serve_in_background
@@ -72,3 +75,29 @@ async def test_a_delivery_that_never_comes_falls_back_to_polling(sim_url: str) -
         attempt = await p.send(make_task(deliveryMethod="async"), str(uuid.uuid4()), 1)
     assert attempt.ok, attempt.error
     assert attempt.notes["delivery"] == "webhook+poll" and attempt.notes["polls"] >= 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ({"code": "engineCrashed", "message": "gpu fell off"}, ErrorClass.TRANSIENT),
+        ({"code": "invalidMaxTokens", "message": "too many", "parameter": "maxTokens"}, ErrorClass.PERMANENT),
+    ],
+)
+async def test_an_error_delivery_with_an_unknown_code_is_transient(
+    error: dict[str, Any], expected: ErrorClass
+) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        (task,) = json.loads(request.content)
+        delivery = {"taskUUID": task["taskUUID"], "status": "error", "error": error}
+        async with httpx.AsyncClient(trust_env=False) as http:
+            await http.post(task["webhookURL"], json=delivery)
+        return httpx.Response(200, json={"data": []})
+
+    webhook = Webhook(enabled=True, wait=5.0)
+    transport = httpx.MockTransport(handler)
+    async with RunwareProvider(endpoint="http://mock.invalid/v1", webhook=webhook, transport=transport) as p:
+        attempt = await p.send(make_task(deliveryMethod="async"), str(uuid.uuid4()), 1)
+    assert attempt.error is not None and attempt.error.code == error["code"]
+    assert attempt.error.error_class is expected
