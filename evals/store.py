@@ -34,7 +34,18 @@ from typing import Any
 from evals.errors import StoreError
 from evals.records import ApiError, Attempt, Cell, Generation, Task, Usage
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# Columns version 3 added to ``segments``: where each session sent its requests, and the clock it
+# timed them with (see ``SessionClock``).
+_SEGMENT_V3_COLUMNS = (
+    ("provider", "TEXT"),
+    ("endpoint", "TEXT"),
+    ("model", "TEXT"),
+    ("monotonic_origin", "REAL"),
+    ("wall_origin", "REAL"),
+    ("run_offset", "REAL"),
+)
 
 # version -> statements that bring a database at that version to the next one. Additive only.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -43,6 +54,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             segment INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT, status TEXT,
             pid INTEGER, cli_args_json TEXT, tasks_sent INTEGER, requests INTEGER)""",
     ),
+    2: tuple(f"ALTER TABLE segments ADD COLUMN {name} {kind}" for name, kind in _SEGMENT_V3_COLUMNS),
 }
 
 TASK_STATUSES = ("pending", "done", "errored", "skipped")
@@ -85,6 +97,23 @@ class Manifest:
     notes: dict[str, Any] | None = None
     status: str = "running"
     ended_at: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """Where one session (segment) of a run sent its requests and how it timed them.
+
+    Monotonic clocks (``perf_counter``) only mean something within one boot of one host, so each
+    session stores its own origin; ``run_offset`` places that origin on the run's timeline (seconds
+    since the run started, from the wall clock), so relative times stay comparable across sessions.
+    """
+
+    provider: str | None = None
+    endpoint: str | None = None  # the endpoint identity (runners.runner.endpoint_identity)
+    model: str | None = None
+    monotonic_origin: float | None = None  # perf_counter() at the session's start
+    wall_origin: float | None = None  # time.time() at the same moment
+    run_offset: float | None = None  # where that moment is on the run's timeline (seconds)
 
 
 @dataclass(frozen=True)
@@ -179,6 +208,7 @@ class RunStore:
         self._attempts: list[tuple[Any, ...]] = []
         self._tasks: list[TaskOutcome] = []
         self._concurrency: list[tuple[Any, ...]] = []
+        self._uuids: list[tuple[str, str]] = []
         self._last_flush = time.monotonic()
         self.commits = 0
 
@@ -320,14 +350,65 @@ class RunStore:
             if notes is not None:
                 self._conn.execute("UPDATE run SET notes_json = ? WHERE 1", (_json(notes),))
 
-    def begin_segment(self, pid: int, cli_args: dict[str, Any] | None) -> int:
+    def begin_segment(
+        self, pid: int, cli_args: dict[str, Any] | None, session: SessionInfo | None = None
+    ) -> int:
         """Record the start of a session (the first run or a resume); returns its number."""
+        info = session or SessionInfo()
         with self._conn:
             cur = self._conn.execute(
-                "INSERT INTO segments(started_at, pid, cli_args_json) VALUES (?,?,?)",
-                (utc_now(), pid, _json(cli_args)),
+                """INSERT INTO segments(started_at, pid, cli_args_json, provider, endpoint, model,
+                monotonic_origin, wall_origin, run_offset) VALUES (?,?,?,?,?,?,?,?,?)""",
+                (
+                    utc_now(),
+                    pid,
+                    _json(cli_args),
+                    info.provider,
+                    info.endpoint,
+                    info.model,
+                    info.monotonic_origin,
+                    info.wall_origin,
+                    info.run_offset,
+                ),
             )
         return int(cur.lastrowid or 0)
+
+    def sessions(self) -> list[SessionInfo]:
+        """What each earlier session recorded, oldest first (fields are None where it did not)."""
+        return [
+            SessionInfo(*row)
+            for row in self._conn.execute(
+                """SELECT provider, endpoint, model, monotonic_origin, wall_origin, run_offset
+                FROM segments ORDER BY segment"""
+            )
+        ]
+
+    def timeline_end(self) -> float:
+        """The latest relative time stored anywhere in the run (0 when nothing is), in seconds."""
+        row = self._conn.execute(
+            """SELECT MAX(t) FROM (
+                SELECT MAX(MAX(COALESCE(t_sent, 0)), MAX(COALESCE(t_done, 0))) AS t FROM attempts
+                UNION ALL SELECT MAX(COALESCE(dispatched_at, 0)) FROM tasks
+                UNION ALL SELECT MAX(t) FROM concurrency)"""
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+
+    def spent_so_far(self) -> tuple[float, list[dict[str, Any]]]:
+        """What earlier sessions paid: the reported ``cost_spent`` of every task (warm-up included:
+        those requests were paid too), and the requests of tasks whose cost is unknown although a
+        request of theirs may have been paid (an attempt with no HTTP answer, or a success with no
+        cost), so the budget can count their worst case."""
+        known = self._conn.execute("SELECT COALESCE(SUM(cost_spent), 0) FROM tasks").fetchone()[0]
+        unknown = [
+            json.loads(row[0])
+            for row in self._conn.execute(
+                """SELECT t.request_json FROM tasks t WHERE t.cost_spent IS NULL AND EXISTS (
+                    SELECT 1 FROM attempts a WHERE a.task_id = t.task_id
+                    AND (a.http_status IS NULL OR a.error_class IS NULL)
+                    AND COALESCE(a.error_code, '') != 'conflictTaskUUIDFailed')"""
+            )
+        ]
+        return float(known), unknown
 
     def end_segment(self, segment: int, status: str, *, tasks_sent: int, requests: int) -> None:
         self.flush()
@@ -448,6 +529,10 @@ class RunStore:
             raise ValueError(f"unknown task status {outcome.status!r}")
         self._tasks.append(outcome)
 
+    def set_task_uuid(self, task_id: str, task_uuid: str) -> None:
+        """Buffer a task's new ``taskUUID`` (after a rotation), committed with the next batch."""
+        self._uuids.append((task_uuid, task_id))
+
     def add_concurrency(self, t: float, limit: int, in_flight: int | None, reason: str) -> None:
         """Buffer one point of the concurrency limit's history (``t`` relative to the run origin)."""
         self._concurrency.append((t, limit, in_flight, reason))
@@ -455,7 +540,7 @@ class RunStore:
     @property
     def buffered(self) -> int:
         """Rows waiting for the next commit."""
-        return len(self._attempts) + len(self._tasks) + len(self._concurrency)
+        return len(self._attempts) + len(self._tasks) + len(self._concurrency) + len(self._uuids)
 
     def flush_due(self) -> bool:
         """True when the buffer is big enough or old enough to commit."""
@@ -524,6 +609,8 @@ class RunStore:
                     "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     self._attempts,
                 )
+                # Before the final rows, which carry the latest UUID of a task finished in this batch.
+                self._conn.executemany("UPDATE tasks SET task_uuid = ? WHERE task_id = ?", self._uuids)
                 self._conn.executemany(
                     """UPDATE tasks SET status=?, error_class=?, error_code=?, error_message=?, attempts=?,
                     cache_hit=?, scheduled_at=?, dispatched_at=?, usage_prompt_tokens=?,
@@ -541,6 +628,7 @@ class RunStore:
         self._attempts.clear()
         self._tasks.clear()
         self._concurrency.clear()
+        self._uuids.clear()
         self.commits += 1
         return n
 
@@ -619,9 +707,11 @@ def read_overview(path: Path) -> RunOverview:
         counts = {s: 0 for s in TASK_STATUSES}
         for status, n in conn.execute("SELECT status, COUNT(*) FROM tasks WHERE warmup = 0 GROUP BY status"):
             counts[status] = n
-        hits, cost, spent = conn.execute(
-            "SELECT COALESCE(SUM(cache_hit), 0), SUM(cost), SUM(cost_spent) FROM tasks WHERE warmup = 0"
+        hits, cost = conn.execute(
+            "SELECT COALESCE(SUM(cache_hit), 0), SUM(cost) FROM tasks WHERE warmup = 0"
         ).fetchone()
+        # Spent counts warm-up tasks: their requests were paid like any other.
+        spent = conn.execute("SELECT SUM(cost_spent) FROM tasks").fetchone()[0]
         status = row[2]
         if status == "running" and version >= 2:  # segments (and their pids) exist from version 2
             last = conn.execute("SELECT pid FROM segments ORDER BY segment DESC LIMIT 1").fetchone()

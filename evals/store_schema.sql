@@ -1,4 +1,4 @@
--- Schema of one run's database (runs/<suite>-<timestamp>/run.sqlite), version 2
+-- Schema of one run's database (runs/<suite>-<timestamp>/run.sqlite), version 3
 -- (evals/store.py: SCHEMA_VERSION and the migrations from older versions).
 -- The runner writes it, reports read it. Times: wall clock as ISO-8601 UTC text where a person reads
 -- them, monotonic seconds (perf_counter, relative to run start) for latency arithmetic.
@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS run (
     status TEXT NOT NULL,              -- running | completed | interrupted | failed | budget
     started_at TEXT NOT NULL,
     ended_at TEXT,
-    monotonic_origin REAL,             -- perf_counter() at run start; the other monotonic columns are relative to it
+    monotonic_origin REAL,             -- perf_counter() at run start (first session; see segments for later ones)
     notes_json TEXT
 );
 
@@ -146,6 +146,15 @@ CREATE TABLE IF NOT EXISTS segments (
     status TEXT,                       -- how this session ended: completed | interrupted | failed | budget
     pid INTEGER,
     cli_args_json TEXT,
-    tasks_sent INTEGER,                -- tasks this session dispatched (cache hits included)
-    requests INTEGER                   -- API calls this session made (attempts)
+    tasks_sent INTEGER,                -- tasks this session dispatched (cache hits excluded)
+    requests INTEGER,                  -- API calls this session made (attempts)
+    -- Version 3: where this session sent its requests, and its own monotonic clock. perf_counter
+    -- values only compare within one boot of one host, so each session maps its own onto the run's
+    -- timeline: relative time = perf_counter() - monotonic_origin + run_offset.
+    provider TEXT,
+    endpoint TEXT,                     -- endpoint identity: resolved URL, or engine and options when embedded
+    model TEXT,
+    monotonic_origin REAL,             -- perf_counter() at this session's start
+    wall_origin REAL,                  -- Unix time at the same moment
+    run_offset REAL                    -- seconds from the run's start to this session's start (never decreasing)
 );

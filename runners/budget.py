@@ -7,6 +7,11 @@ more tokens than characters for ordinary text) and ``maxTokens`` (else the conte
 tokens for each of ``numberResults``. A task whose price is unknown has an unknown worst case: it is
 let through and counted with what the provider reports, and the run warns once that the budget is
 only as good as the reported costs.
+
+A request that reached the server but whose cost never came back (a connection reset after the
+answer was generated, a read timeout, the task deadline) may well have been paid: such a task keeps
+its worst case counted as spent instead of counting as free. The money limit covers the run's whole
+life: a resume starts from what the earlier sessions spent (``RunStore.spent_so_far``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ def prompt_chars(request: dict[str, Any]) -> int:
 
 def worst_case_cost(task: Task, spec: ModelSpec | None = None) -> float | None:
     """Upper bound in USD of what ``task`` can cost, or None when its model has no known price."""
-    request = task.request
+    return request_worst_case(task.request, spec)
+
+
+def request_worst_case(request: dict[str, Any], spec: ModelSpec | None = None) -> float | None:
+    """``worst_case_cost`` of a stored request (a Runware task object)."""
     spec = spec if spec is not None else get_spec(str(request.get("model", "")))
     if spec is None or spec.price is None:
         return None
@@ -46,9 +55,12 @@ class Budget:
 
     max_cost: float | None = None
     max_tasks: int | None = None
-    spent: float = 0.0
+    spent: float = 0.0  # reported costs, plus the worst case of tasks whose cost never came back
     dispatched: int = 0
-    unknown_cost_tasks: int = 0
+    unknown_cost_tasks: int = 0  # admitted without a known price (no worst case to reserve)
+    unreported_tasks: int = 0  # settled as possibly paid with no cost reported
+    unreported_worst: float = 0.0  # the worst cases counted for them
+    unreported_unpriced: int = 0  # of those, tasks without a price: counted as nothing
     _reserved: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -80,8 +92,19 @@ class Budget:
             self.dispatched += 1
         return None
 
-    def settle(self, task_id: str, spent: float | None) -> None:
-        """Release a task's reservation and count what it actually cost (None: not reported)."""
-        self._reserved.pop(task_id, None)
+    def settle(self, task_id: str, spent: float | None, *, unknown: bool = False) -> None:
+        """Release a task's reservation and count what it cost.
+
+        ``spent`` is the reported cost (None: not reported). ``unknown`` says a request of the task
+        may have been paid without a reported cost: its reserved worst case is then counted as spent.
+        """
+        worst = self._reserved.pop(task_id, None)
         if spent is not None:
             self.spent += spent
+        elif unknown:
+            self.unreported_tasks += 1
+            if worst is None:
+                self.unreported_unpriced += 1
+            else:
+                self.spent += worst
+                self.unreported_worst += worst

@@ -3,8 +3,9 @@
 Only transient failures are retried (``ApiError.retryable``: timeouts, resets, 5xx, throttling).
 The wait is exponential backoff with *full jitter* (a uniform draw between 0 and the exponential
 cap), which spreads retries of many clients hitting the same overloaded queue instead of having them
-return in lock-step. A ``Retry-After`` the server sent wins over the draw when it is longer. Every
-task also has a deadline over all its attempts, so a task never retries past it.
+return in lock-step. A ``Retry-After`` the server sent wins over the draw when it is longer, however
+long (``max_delay`` bounds only our own guesses); every task also has a deadline over all its
+attempts, and the runner gives up on a task rather than wait past it.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class RetryPolicy:
         cap = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
         delay = rng.uniform(0.0, cap)
         if retry_after is not None and retry_after > delay:
-            # The server knows its queue; never come back earlier than it asked, but within reason.
-            delay = min(retry_after, max(self.max_delay, cap))
+            # The server knows its queue: coming back earlier than it asked only earns another 429.
+            # Not capped at max_delay; the task deadline (checked by the runner) is the bound.
+            delay = retry_after
         return delay
 
     def should_retry(self, error: ApiError, attempts_made: int) -> bool:

@@ -23,7 +23,8 @@ A task is finished in the database only when its final row and results are commi
 crash at any moment leaves each task either done (with all results) or pending; resume sends only
 the pending (and errored, non-permanent) ones. Task UUIDs are derived from the run id and the task
 id, so a resumed task reuses its UUID and a server that already ran it answers ``conflictTaskUUID``:
-the runner then fetches the result instead of paying for it twice.
+the runner then fetches the result instead of paying for it twice. If the server keeps that UUID as
+a failed task, the task moves to a new UUID (``rotated_uuid``), stored so a resume uses it too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,9 +55,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from evals.errors import BudgetReached, ConfigError, ExitCode, ResumeMismatch
 from evals.records import ApiError, Attempt, Cell, ErrorClass, Task
-from evals.store import Manifest, RunStore, TaskOutcome, TaskState, utc_now
+from evals.store import Manifest, RunStore, SessionInfo, TaskOutcome, TaskState, utc_now
 from evals.suite import Suite, Target
-from runners.budget import Budget, worst_case_cost
+from runners.budget import Budget, request_worst_case, worst_case_cost
 from runners.cache import ResponseCache, cache_key, default_cache_path
 from runners.concurrency import AdaptiveLimiter
 from runners.progress import Progress
@@ -87,13 +89,18 @@ class RunOptions:
     endpoint: str | None = None  # overrides target.endpoint
     model: str | None = None  # overrides target.model
     concurrency: int | None = None  # overrides target.concurrency (the adaptive maximum)
-    max_cost: float | None = None  # USD
+    max_cost: float | None = None  # USD over the run's whole life (all sessions)
     max_tasks: int | None = None  # tasks sent to the API (cache hits are free and not counted)
     limit: int | None = None  # samples taken from the dataset
-    cache: bool = True
-    refresh_cache: bool = False  # ignore cached answers but store the new ones
+    # None: not given. A resume then takes the run's stored value, a new run the default (on, no
+    # refresh); so a resume of a --no-cache run keeps the cache off unless told otherwise.
+    cache: bool | None = None
+    refresh_cache: bool | None = None  # ignore cached answers but store the new ones
     cache_path: Path | None = None  # default: runners.cache.default_cache_path()
     resume: bool = False
+    # A resume refuses a different provider, endpoint or model (its results would mix two targets)
+    # unless this is set.
+    allow_provider_change: bool = False
     grace_period: float = 30.0  # seconds in-flight tasks get after the first Ctrl-C
     api_key: str | None = None
     progress: ProgressMode = "auto"
@@ -114,6 +121,31 @@ class RunOptions:
         }
         return {k: v for k, v in given.items() if v is not None}
 
+    def limits(self) -> dict[str, Any]:
+        """The budget and cache options given (not None), stored so a resume reapplies them."""
+        given = {
+            "max_cost": self.max_cost,
+            "max_tasks": self.max_tasks,
+            "cache": self.cache,
+            "refresh_cache": self.refresh_cache,
+            # Absolute: a resume may run from another directory.
+            "cache_path": None if self.cache_path is None else str(self.cache_path.expanduser().absolute()),
+        }
+        return {k: v for k, v in given.items() if v is not None}
+
+    def with_stored(self, stored: dict[str, Any]) -> RunOptions:
+        """These options, with the stored budget and cache options filling what was not given."""
+        merged = {**stored, **self.limits()}
+        path = merged.get("cache_path")
+        return dataclasses.replace(
+            self,
+            max_cost=merged.get("max_cost"),
+            max_tasks=merged.get("max_tasks"),
+            cache=merged.get("cache"),
+            refresh_cache=merged.get("refresh_cache"),
+            cache_path=None if path is None else Path(path),
+        )
+
 
 @dataclass
 class RunSummary:
@@ -133,7 +165,7 @@ class RunSummary:
     requests: int  # attempts this session made
     retries: int
     cost: float | None  # USD of every answer, as produced (cache hits at their original cost)
-    cost_spent: float  # USD actually spent by this session
+    cost_spent: float  # USD this session was told it spent (see cost_unknown_tasks)
     duration_s: float
     latency_p50: float | None
     latency_p95: float | None
@@ -144,6 +176,10 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     concurrency_cuts: int = 0
     final_concurrency: int | None = None
+    # Tasks of this session whose request may have been paid but whose cost was never reported (no
+    # answer: reset, timeout, deadline; or an answer without a price): cost_spent is a lower bound.
+    cost_unknown_tasks: int = 0
+    cost_unknown_worst: float | None = None  # their worst case (USD), when every one has a price
 
     @property
     def resume_command(self) -> str:
@@ -160,18 +196,51 @@ def task_uuid_for(run_id: str, task_id: str) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-def endpoint_identity(target: Target) -> str:
-    """Where requests go, as the cache sees it.
+def rotated_uuid(failed: str) -> str:
+    """The UUID a task moves to when the server keeps ``failed`` as a failed task for good.
 
-    An embedded server (provider local or sim without an endpoint) listens on a fresh port each run,
-    so its identity is the engine and its options, not its URL.
+    Never used before (as random as a fresh uuid4 to the server), but derived from the failed one
+    rather than drawn: if the process dies after sending under it and before the database records
+    it, the resume polls ``failed`` again, rotates to the same UUID, and gets ``conflictTaskUUID``
+    and the result instead of paying for a second generation.
     """
-    if target.endpoint:
-        return target.endpoint
-    engine = target.engine or ("sim" if target.provider == "sim" else "smollm2")
-    if engine == "sim":
-        return f"embedded:sim:{json.dumps(target.sim, sort_keys=True, default=str)}"
-    return f"embedded:{engine}"
+    digest = hashlib.sha256(f"rotate\x00{failed}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def endpoint_identity(target: Target) -> str:
+    """Where requests go, as the cache (and a resume's check) sees it.
+
+    A remote provider's identity is the URL its client actually posts to, normalised, so an omitted
+    endpoint and Runware's default spelled out are the same place (and share cache entries). The
+    embedded server (provider local or sim) listens on a fresh port each run and ignores
+    ``target.endpoint``, so its identity is the engine and its options, not a URL.
+    """
+    if target.provider in ("local", "sim"):
+        engine = target.engine or ("sim" if target.provider == "sim" else "smollm2")
+        if engine == "sim":
+            return f"embedded:sim:{json.dumps(target.sim, sort_keys=True, default=str)}"
+        return f"embedded:{engine}"
+    url = target.endpoint
+    if not url and target.provider == "runware":
+        from runners.providers.runware import DEFAULT_ENDPOINT
+
+        url = DEFAULT_ENDPOINT
+    return _normalise_url(url or "")
+
+
+def _normalise_url(url: str) -> str:
+    """``url`` with scheme and host lower-cased, default port and trailing slashes dropped."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return url.strip().rstrip("/")
+    host = (parts.hostname or "").lower()
+    default_port = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    # Rebuilt from host and port only: user:password@ in a URL is a secret, never an identity.
+    netloc = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), parts.query, ""))
 
 
 def apply_overrides(suite: Suite, overrides: dict[str, Any]) -> Suite:
@@ -205,7 +274,26 @@ class _FinishMsg:
     warmup: bool = False
 
 
-_Msg = _AttemptMsg | _FinishMsg
+@dataclass
+class _UuidMsg:
+    task_id: str
+    task_uuid: str  # the task's new UUID after a rotation (what a resume must use)
+
+
+_Msg = _AttemptMsg | _FinishMsg | _UuidMsg
+
+
+@dataclass
+class _Paid:
+    """What one task's requests cost, as far as anyone told us."""
+
+    known: float | None = None  # sum of the reported costs
+    unreported: bool = False  # a request may have been paid, but no cost came back
+    in_flight: bool = False  # a request is out right now (cancelled here: it may be paid)
+
+    @property
+    def unknown(self) -> bool:
+        return self.known is None and (self.unreported or self.in_flight)
 
 
 @dataclass
@@ -237,8 +325,10 @@ class Executor:
         grace_period: float = 30.0,
         max_errors: int | None = None,
         rng_seed: int = 0,
+        task_uuids: dict[str, str] | None = None,
     ) -> None:
         self.store = store
+        self.task_uuids = task_uuids or {}  # stored UUIDs (a rotated one differs from task_uuid_for)
         self.provider = provider
         self.target = target
         self.run_id = run_id
@@ -253,9 +343,11 @@ class Executor:
         self.max_errors = max_errors
         self.policy = RetryPolicy.from_suite(target.retries, target.timeouts.task)
         self.limiter = AdaptiveLimiter(target.concurrency, adaptive=target.adaptive)
-        # Tasks admitted at once (in flight or backing off). Each *attempt* also takes a slot of the
-        # adaptive limiter, so tasks waiting out a backoff do not hold capacity and a lowered limit
-        # takes effect on the next attempt rather than when the admitted tasks finally finish.
+        # Tasks admitted at once (in flight, backing off or waiting for a slot). Each *attempt* also
+        # takes a slot of the adaptive limiter, so tasks waiting out a backoff do not hold capacity
+        # and a lowered limit takes effect on the next attempt rather than when the admitted tasks
+        # finally finish. Admission stays at the maximum: an admitted task waiting for a slot has
+        # not started its deadline (see _attempts), so the wait costs it nothing.
         self.admission = anyio.CapacityLimiter(target.concurrency)
         self.progress.limiter = self.limiter
         self.rng = random.Random(rng_seed)
@@ -349,7 +441,9 @@ class Executor:
                 if hit is not None:
                     await send.send(_FinishMsg(self._cache_outcome(task, hit, prior_attempts)))
                     continue
-            reason = self.budget.admit(task.id, worst_case_cost(task), counts=not warmup)
+            # A task an earlier session already sent was counted under --max-tasks then.
+            counts = not warmup and prior_attempts.get(task.id, 0) == 0
+            reason = self.budget.admit(task.id, worst_case_cost(task), counts=counts)
             if reason is not None:
                 self.request_stop("budget", reason)
                 return
@@ -401,11 +495,10 @@ class Executor:
         scheduled_at: float | None,
         dispatched_at: float,
     ) -> None:
-        task_uuid = task_uuid_for(self.run_id, task.id)
-        spent: float | None = None
+        task_uuid = self.task_uuids.get(task.id) or task_uuid_for(self.run_id, task.id)
+        paid = _Paid()
         try:
-            outcome, fresh = await self._attempts(task, task_uuid, prior, send)
-            spent = outcome.cost_spent
+            outcome, fresh = await self._attempts(task, task_uuid, prior, send, paid)
             outcome.scheduled_at = scheduled_at
             outcome.dispatched_at = dispatched_at
             if outcome.status == "errored" and not warmup:
@@ -421,37 +514,54 @@ class Executor:
             )
         finally:
             self.admission.release_on_behalf_of(slot)
-            self.budget.settle(task.id, spent)
-            if spent:
-                self.spent += spent
-                self.progress.spent += spent
+            # A request that may have been paid without a reported cost keeps its worst case counted.
+            self.budget.settle(task.id, paid.known, unknown=paid.unknown)
+            if paid.known:
+                self.spent += paid.known
+                self.progress.spent += paid.known
 
     async def _attempts(
-        self, task: Task, task_uuid: str, prior: int, send: MemoryObjectSendStream[_Msg]
+        self, task: Task, task_uuid: str, prior: int, send: MemoryObjectSendStream[_Msg], paid: _Paid
     ) -> tuple[TaskOutcome, Attempt | None]:
-        """Attempt ``task`` until it succeeds, fails for good, or runs out of attempts or time."""
-        deadline = anyio.current_time() + self.policy.deadline
+        """Attempt ``task`` until it succeeds, fails for good, or runs out of attempts or time.
+
+        The task's deadline starts with its first request and pauses while the task waits for a
+        slot of the adaptive limit: waiting for capacity is the runner's queue, not the task taking
+        too long, and a task that never got a slot never sent anything to fail.
+        """
+        deadline: float | None = None
         number = prior
         made = 0
         fetch = False
-        spent: float | None = None
+        last: Attempt | None = None
         while True:
-            number += 1
-            made += 1
-            limit_now = self.limiter.limit
-            sent_at = time.perf_counter()
-            call = self.provider.fetch if fetch else self.provider.send
-            attempt: Attempt | None = None
-            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
-                token = object()
-                await self.limiter.acquire(token)
-                try:
-                    limit_now = self.limiter.limit
-                    sent_at = time.perf_counter()
+            token = object()
+            waiting_since = anyio.current_time()
+            await self.limiter.acquire(token)
+            try:
+                now = anyio.current_time()
+                deadline = (
+                    now + self.policy.deadline if deadline is None else deadline + (now - waiting_since)
+                )
+                remaining = deadline - now
+                if remaining <= 0 and last is not None:
+                    # Overslept the backoff past the deadline: nothing is sent, nothing recorded.
+                    return self._outcome(task, task_uuid, number, last, paid.known), None
+                number += 1
+                made += 1
+                limit_now = self.limiter.limit
+                sent_at = time.perf_counter()
+                call = self.provider.fetch if fetch else self.provider.send
+                attempt: Attempt | None = None
+                paid.in_flight = True
+                with anyio.move_on_after(remaining):
                     attempt = await call(task, task_uuid, number)
-                finally:
-                    self.limiter.release(token)
+            finally:
+                self.limiter.release(token)
+            paid.in_flight = False
             if attempt is None:
+                # The request went out and the deadline passed before its answer: a real attempt
+                # with no HTTP status, which may have been paid.
                 attempt = Attempt(
                     task_id=task.id,
                     task_uuid=task_uuid,
@@ -464,15 +574,23 @@ class Executor:
                 )
                 attempt.timing.sent = sent_at
                 attempt.timing.done = time.perf_counter()
+            last = attempt
             self.requests += 1
             self.progress.requests += 1
             await send.send(_AttemptMsg(attempt, limit_now))
             if attempt.cost is not None:
-                spent = (spent or 0.0) + attempt.cost
+                paid.known = (paid.known or 0.0) + attempt.cost
+            elif (attempt.error is None or attempt.http_status is None) and not attempt.notes.get(
+                "rotate_uuid"
+            ):
+                # Answered without a price, or no answer at all (reset, timeout, deadline): the
+                # server may have generated, and billed, the answer. (A rotation answer is the
+                # server saying the task failed: nothing generated.)
+                paid.unreported = True
             error = attempt.error
             if error is None:
                 self.limiter.on_success()
-                return self._outcome(task, task_uuid, number, attempt, spent), attempt
+                return self._outcome(task, task_uuid, number, attempt, paid.known), attempt
             self.errors_by_class[error.error_class.value] += 1
             self.progress.errors[error.error_class.value] += 1
             if error.error_class is ErrorClass.THROTTLED:
@@ -481,16 +599,22 @@ class Executor:
                 self.request_stop(
                     "fatal", f"fatal API error {error.code} (HTTP {error.http_status}): {error.message}"
                 )
-                return self._outcome(task, task_uuid, number, attempt, spent), None
+                return self._outcome(task, task_uuid, number, attempt, paid.known), None
             if error.error_class is ErrorClass.CONFLICT:
                 fetch = True  # the server has this task already: ask for its result, never resend
+            if attempt.notes.get("rotate_uuid"):
+                # The server keeps this UUID as a failed task: every poll of it would fail again.
+                # Move to a new UUID and send afresh; record it now so a resume uses it too.
+                task_uuid = rotated_uuid(task_uuid)
+                fetch = False
+                await send.send(_UuidMsg(task.id, task_uuid))
             if not self.policy.should_retry(error, made):
-                return self._outcome(task, task_uuid, number, attempt, spent), None
+                return self._outcome(task, task_uuid, number, attempt, paid.known), None
             delay = self.policy.backoff(made, self.rng, error.retry_after)
             if error.error_class is ErrorClass.CONFLICT:
                 delay = 0.0
             if anyio.current_time() + delay >= deadline:
-                return self._outcome(task, task_uuid, number, attempt, spent), None
+                return self._outcome(task, task_uuid, number, attempt, paid.known), None
             self.retries += 1
             self.progress.retries += 1
             await anyio.sleep(delay)
@@ -539,6 +663,8 @@ class Executor:
                         store.add_attempt(
                             msg.attempt, origin=self.origin, concurrency_limit=msg.concurrency_limit
                         )
+                    elif isinstance(msg, _UuidMsg):
+                        store.set_task_uuid(msg.task_id, msg.task_uuid)
                     elif isinstance(msg, _FinishMsg):
                         store.finish_task(msg.outcome)
                         self.progress.record_finish(msg.outcome, warmup=msg.warmup)
@@ -554,11 +680,14 @@ class Executor:
                         # Commit the run database (and its fsync) in a worker thread so sends and
                         # receives go on; only the writer uses that connection, and it waits here.
                         self._stage_history()
-                        if self.cache is not None:
-                            # The cache connection is also read by the dispatcher: keep it on
-                            # the loop (its commits do not fsync, so they are cheap).
-                            self.cache.flush()
                         await anyio.to_thread.run_sync(self.store.flush)
+                        if self.cache is not None:
+                            # Only after the run database: a crash between the two commits then
+                            # loses a cache entry (a re-send later), never the run's record of a
+                            # paid answer while the cache holds it (a resume would take it as a
+                            # free hit). The cache connection is also read by the dispatcher:
+                            # keep it on the loop (its commits do not fsync, so they are cheap).
+                            self.cache.flush()
         finally:
             # Shielded: a cancelled run still commits what it has (the database stays consistent
             # either way; this only saves the last batch).
@@ -574,7 +703,7 @@ class Executor:
 
     def _flush(self) -> None:
         self._stage_history()
-        self.store.flush()
+        self.store.flush()  # the run database first, then the cache (see _writer)
         if self.cache is not None:
             self.cache.flush()
 
@@ -758,84 +887,105 @@ async def _run_suite(
     started = time.perf_counter()
     path = db_path(run_dir)
     warn_list: list[str] = []
-
-    # Resume reapplies the overrides and sample limit the run was started with.
-    if options.resume:
-        store = RunStore.open(path, batch_size=options.batch_size, flush_interval=options.flush_interval)
-        manifest = store.manifest()
-        stored_args = (manifest.notes or {}).get("options", {})
-        overrides = {**stored_args.get("overrides", {}), **options.overrides()}
-        limit = options.limit if options.limit is not None else stored_args.get("limit")
-    else:
-        store = None
-        overrides = options.overrides()
-        limit = options.limit
-
-    suite = apply_overrides(loaded.suite, overrides)
-    loaded = dataclasses.replace(loaded, suite=suite)
-    target = suite.target
-    cells, all_tasks, shash = _expand(loaded, limit)
-    # Built before anything is written: a provider that cannot be configured (no API key, no
-    # endpoint) is a usage error, not a run directory with an interrupted run in it.
-    factory = options.provider_factory or (lambda t: _default_provider(t, options.api_key))
+    store: RunStore | None = None
     try:
+        # Resume reapplies the options the run was started with (overrides, sample limit, budget,
+        # cache), each unless given again.
+        manifest: Manifest | None = None
+        if options.resume:
+            store = RunStore.open(path, batch_size=options.batch_size, flush_interval=options.flush_interval)
+            manifest = store.manifest()
+            stored_args = (manifest.notes or {}).get("options", {})
+            overrides = {**stored_args.get("overrides", {}), **options.overrides()}
+            limit = options.limit if options.limit is not None else stored_args.get("limit")
+            options = options.with_stored(stored_args)
+        else:
+            overrides = options.overrides()
+            limit = options.limit
+        run_options = {"overrides": overrides, "limit": limit, **options.limits()}
+
+        suite = apply_overrides(loaded.suite, overrides)
+        loaded = dataclasses.replace(loaded, suite=suite)
+        target = suite.target
+        endpoint_id = endpoint_identity(target)
+        cells, all_tasks, shash = _expand(loaded, limit)
+        # Built before anything is written: a provider that cannot be configured (no API key, no
+        # endpoint) is a usage error, not a run directory with an interrupted run in it.
+        factory = options.provider_factory or (lambda t: _default_provider(t, options.api_key))
         provider_cm = factory(target)
-    except BaseException:
-        if store is not None:
-            store.close()
-        raise
-    origin = time.perf_counter()
+        # This session's clock: perf_counter values mean nothing on another boot or host, so each
+        # session keeps its own origin and places it on the run's timeline by the wall clock.
+        session_origin = time.perf_counter()
+        session_wall = time.time()
 
-    if store is None:
-        run_id = uuid.uuid4().hex
-        manifest = Manifest(
-            run_id=run_id,
-            suite_name=suite.name,
-            suite_path=str(Path(loaded.path).resolve()) if getattr(loaded, "path", None) else None,
-            suite_text=loaded.text,
-            suite_hash=shash,
-            provider=target.provider,
-            harness_version=harness_version(),
-            started_at=utc_now(),
-            expanded=suite.model_dump(mode="json", by_alias=True),
-            cli_args=options.cli_args,
-            git_commit=git_commit(Path(getattr(loaded, "base_dir", None) or ".")),
-            host=host_description(),
-            endpoint=target.endpoint,
-            model=target.model,
-            monotonic_origin=origin,
-            notes={"options": {"overrides": overrides, "limit": limit}},
-        )
-        store = RunStore.create(
-            path,
-            manifest,
-            cells=cells,
-            tasks=all_tasks,
-            batch_size=options.batch_size,
-            flush_interval=options.flush_interval,
-        )
-    else:
-        states = store.task_states()
-        stored_ids = {k for k, v in states.items() if not v.warmup}
-        # Resume compares task identities, not the suite hash: a changed scorer or gate changes the
-        # hash but not one request, and re-scoring needs no resend.
-        if stored_ids != {t.id for t in all_tasks}:
-            what = describe_mismatch(states, all_tasks, store.cell_ids())
-            store.close()
-            raise ResumeMismatch(
-                f"{run_dir}: the suite changed since this run started and its tasks differ: {what}. "
-                "Start a new run instead (or restore the suite)."
+        if store is None:
+            # Refused before anything is written: a run that cannot start must not be left "running".
+            _check_min_cost(loaded, all_tasks, options.max_cost, 0.0)
+            run_id = uuid.uuid4().hex
+            manifest = Manifest(
+                run_id=run_id,
+                suite_name=suite.name,
+                suite_path=str(Path(loaded.path).resolve()) if getattr(loaded, "path", None) else None,
+                suite_text=loaded.text,
+                suite_hash=shash,
+                provider=target.provider,
+                harness_version=harness_version(),
+                started_at=utc_now(),
+                expanded=suite.model_dump(mode="json", by_alias=True),
+                cli_args=options.cli_args,
+                git_commit=git_commit(Path(getattr(loaded, "base_dir", None) or ".")),
+                host=host_description(),
+                endpoint=target.endpoint,
+                model=target.model,
+                monotonic_origin=session_origin,
+                notes={"options": run_options, "wall_origin": session_wall},
             )
-        run_id = manifest.run_id
-        origin = manifest.monotonic_origin if manifest.monotonic_origin is not None else origin
-
-    try:
+            store = RunStore.create(
+                path,
+                manifest,
+                cells=cells,
+                tasks=all_tasks,
+                batch_size=options.batch_size,
+                flush_interval=options.flush_interval,
+            )
+            offset = 0.0
+            spent_before = 0.0
+        else:
+            assert manifest is not None
+            if not options.allow_provider_change:
+                _check_same_target(store, manifest, target, endpoint_id, run_dir)
+            states = store.task_states()
+            stored_ids = {k for k, v in states.items() if not v.warmup}
+            # Resume compares task identities, not the suite hash: a changed scorer or gate changes
+            # the hash but not one request, and re-scoring needs no resend.
+            if stored_ids != {t.id for t in all_tasks}:
+                what = describe_mismatch(states, all_tasks, store.cell_ids())
+                raise ResumeMismatch(
+                    f"{run_dir}: the suite changed since this run started and its tasks differ: {what}. "
+                    "Start a new run instead (or restore the suite)."
+                )
+            run_id = manifest.run_id
+            # --max-cost covers the run's whole life: earlier sessions' spending counts, warm-up
+            # included, and a task whose cost never came back at its worst case.
+            known, unreported = store.spent_so_far()
+            spent_before = known + sum(request_worst_case(r) or 0.0 for r in unreported)
+            _check_min_cost(loaded, _todo(all_tasks, states), options.max_cost, spent_before)
+            offset = _session_offset(store, manifest, session_wall)
+        session = SessionInfo(
+            provider=target.provider,
+            endpoint=endpoint_id,
+            model=target.model,
+            monotonic_origin=session_origin,
+            wall_origin=session_wall,
+            run_offset=offset,
+        )
+        notes = {**(manifest.notes or {}), "options": run_options}
         return await _run_stored(
             loaded,
             store,
             run_dir,
             run_id,
-            origin,
+            session,
             all_tasks,
             target,
             options,
@@ -843,9 +993,80 @@ async def _run_suite(
             warn_list,
             provider_cm,
             interrupts,
+            spent_before=spent_before,
+            notes=notes,
         )
     finally:
-        store.close()
+        if store is not None:
+            store.close()
+
+
+def _todo(all_tasks: list[Task], states: dict[str, TaskState]) -> list[Task]:
+    """The tasks a session sends: pending ones, and errored ones whose error was not permanent."""
+    return [
+        t
+        for t in all_tasks
+        if states[t.id].status == "pending"
+        or (states[t.id].status == "errored" and states[t.id].error_class != ErrorClass.PERMANENT.value)
+    ]
+
+
+def _check_min_cost(loaded: LoadedSuite, todo: list[Task], max_cost: float | None, spent: float) -> None:
+    """Refuse (``BudgetReached``) when the plan's minimum for ``todo`` is above what is left."""
+    if max_cost is None or not todo:
+        return
+    minimum = _min_cost_estimate(loaded, todo)
+    if minimum is not None and minimum > max_cost - spent:
+        already = f" minus {spent:.4f} USD already spent by this run" if spent else ""
+        raise BudgetReached(
+            f"the plan's minimum cost estimate {minimum:.4f} USD is above --max-cost {max_cost:g}{already}"
+        )
+
+
+def _check_same_target(
+    store: RunStore, manifest: Manifest, target: Target, endpoint_id: str, run_dir: Path
+) -> None:
+    """Refuse (``ResumeMismatch``) a resume that would send to another provider, endpoint or model.
+
+    Compared with the last session that recorded where it sent (a resume allowed to change keeps
+    the new target from then on), else with the target the run was created with.
+    """
+    recorded = [s for s in store.sessions() if s.provider is not None]
+    if recorded:
+        before = (recorded[-1].provider, recorded[-1].endpoint, recorded[-1].model)
+    else:
+        try:
+            stored = Target.model_validate((manifest.expanded or {})["target"], strict=False)
+            before = (stored.provider, endpoint_identity(stored), stored.model)
+        except Exception:  # an expanded suite this version cannot read: the manifest's own fields
+            before = (manifest.provider, manifest.endpoint, manifest.model)
+    now = (target.provider, endpoint_id, target.model)
+    diffs = [
+        f"{name} {old!r} → {new!r}"
+        for name, old, new in zip(("provider", "endpoint", "model"), before, now, strict=True)
+        if old is not None and old != new
+    ]
+    if diffs:
+        raise ResumeMismatch(
+            f"{run_dir}: this run was sent elsewhere: {'; '.join(diffs)}. Resuming would mix results "
+            "of two targets in one run; pass --allow-provider-change to do it anyway, or start a new run."
+        )
+
+
+def _session_offset(store: RunStore, manifest: Manifest, wall_now: float) -> float:
+    """Where a resumed session starts on the run's timeline, in seconds since the run started.
+
+    From the wall clock (the only clock shared across reboots and hosts), never before anything
+    already stored, so relative times stay monotone even when the wall clock stepped back.
+    """
+    sessions = store.sessions()
+    run_wall = next((s.wall_origin for s in sessions if s.wall_origin is not None), None)
+    if run_wall is None:
+        run_wall = (manifest.notes or {}).get("wall_origin")
+    if run_wall is None:
+        run_wall = datetime.fromisoformat(manifest.started_at.replace("Z", "+00:00")).timestamp()
+    previous = max((s.run_offset for s in sessions if s.run_offset is not None), default=0.0)
+    return max(wall_now - float(run_wall), store.timeline_end(), previous)
 
 
 async def _run_stored(
@@ -853,7 +1074,7 @@ async def _run_stored(
     store: RunStore,
     run_dir: Path,
     run_id: str,
-    origin: float,
+    session: SessionInfo,
     all_tasks: list[Task],
     target: Target,
     options: RunOptions,
@@ -861,18 +1082,16 @@ async def _run_stored(
     warn_list: list[str],
     provider_cm: AbstractAsyncContextManager[Provider],
     interrupts: _Interrupts | None = None,
+    *,
+    spent_before: float = 0.0,
+    notes: dict[str, Any] | None = None,
 ) -> RunSummary:
     states = store.task_states()
     prior_attempts = {
         row[0]: int(row[1])
         for row in store.execute("SELECT task_id, MAX(number) FROM attempts GROUP BY task_id")
     }
-    todo = [
-        t
-        for t in all_tasks
-        if states[t.id].status == "pending"
-        or (states[t.id].status == "errored" and states[t.id].error_class != ErrorClass.PERMANENT.value)
-    ]
+    todo = _todo(all_tasks, states)
 
     # Warm-up: copies of the first tasks under their own ids, sent first, stored apart, never counted.
     warmups: list[Task] = []
@@ -884,16 +1103,9 @@ async def _run_stored(
         states = store.task_states()
         warmups = [w for w in candidates if states[w.id].status != "done"]
 
-    if options.max_cost is not None and todo:
-        minimum = _min_cost_estimate(loaded, todo)
-        if minimum is not None and minimum > options.max_cost:
-            raise BudgetReached(
-                f"the plan's minimum cost estimate {minimum:.4f} USD is above --max-cost {options.max_cost:g}"
-            )
-
     cache: ResponseCache | None = None
-    if options.cache:
-        cache = ResponseCache(options.cache_path or default_cache_path(), refresh=options.refresh_cache)
+    if options.cache is not False:
+        cache = ResponseCache(options.cache_path or default_cache_path(), refresh=bool(options.refresh_cache))
     total = sum(1 for s in states.values() if not s.warmup)
     already_done = sum(1 for s in states.values() if not s.warmup and s.status == "done")
     progress = Progress(
@@ -902,10 +1114,18 @@ async def _run_stored(
         mode=options.progress,
         title=f"{loaded.suite.name} → {run_dir}",
     )
-    budget = Budget(max_cost=options.max_cost, max_tasks=options.max_tasks)
+    # Both limits are the run's: earlier sessions' spending and sent tasks count against them.
+    budget = Budget(
+        max_cost=options.max_cost,
+        max_tasks=options.max_tasks,
+        spent=spent_before,
+        dispatched=sum(1 for t in all_tasks if prior_attempts.get(t.id, 0) > 0),
+    )
     max_errors = math.floor(target.max_error_rate * total) if total else None
-    segment = store.begin_segment(os.getpid(), options.cli_args)
-    store.set_status("running", ended=False)
+    segment = store.begin_segment(os.getpid(), options.cli_args, session)
+    store.set_status("running", ended=False, notes=notes)
+    # Relative times of this session: perf_counter() - monotonic_origin + run_offset.
+    origin = (session.monotonic_origin or 0.0) - (session.run_offset or 0.0)
 
     executor: Executor | None = None
     try:
@@ -917,12 +1137,13 @@ async def _run_stored(
                 run_id=run_id,
                 origin=origin,
                 cache=cache,
-                endpoint_id=endpoint_identity(target),
+                endpoint_id=session.endpoint or endpoint_identity(target),
                 budget=budget,
                 progress=progress,
                 grace_period=options.grace_period,
                 max_errors=max_errors,
                 rng_seed=loaded.suite.seed,
+                task_uuids={k: v.task_uuid for k, v in states.items() if v.task_uuid},
             )
             if interrupts is not None:
                 interrupts.executor = executor
@@ -1049,6 +1270,8 @@ def _summarise(
         warnings=warn_list,
         concurrency_cuts=executor.limiter.cuts,
         final_concurrency=executor.limiter.limit,
+        cost_unknown_tasks=executor.budget.unreported_tasks,
+        cost_unknown_worst=None if executor.budget.unreported_unpriced else executor.budget.unreported_worst,
     )
 
 
@@ -1069,6 +1292,18 @@ def run_suite_sync(loaded: LoadedSuite, *, run_dir: Path, options: RunOptions) -
         )
 
 
+def _spent_text(summary: RunSummary) -> str:
+    """What this session spent; a lower bound when some requests' costs never came back."""
+    n = summary.cost_unknown_tasks
+    if not n:
+        return f"{summary.cost_spent:.6f} USD"
+    worst = summary.cost_unknown_worst
+    what = f"{n} task(s) of unknown cost" + (f", up to {worst:.6f} USD" if worst else "")
+    if not summary.cost_spent:
+        return f"unknown ({what})"
+    return f"≥{summary.cost_spent:.6f} USD ({what})"
+
+
 def print_summary(summary: RunSummary, file: Any = None) -> None:
     """A short end-of-run summary: status, counts, cost, latency, errors, scores, where it is."""
     out = file or sys.stderr
@@ -1078,7 +1313,7 @@ def print_summary(summary: RunSummary, file: Any = None) -> None:
         f"{summary.retries} retries, {summary.duration_s:.1f} s",
     ]
     cost = "unknown" if summary.cost is None else f"{summary.cost:.6f} USD"
-    lines.append(f"cost: {cost} (spent this session: {summary.cost_spent:.6f} USD)")
+    lines.append(f"cost: {cost} (spent this session: {_spent_text(summary)})")
     if summary.latency_p50 is not None:
         lines.append(
             f"latency: p50 {summary.latency_p50 * 1000:.0f} ms, p95 {(summary.latency_p95 or 0) * 1000:.0f} ms, "
@@ -1097,5 +1332,9 @@ def print_summary(summary: RunSummary, file: Any = None) -> None:
     lines.extend(f"warning: {w}" for w in summary.warnings)
     lines.append(f"run directory: {summary.run_dir}")
     if summary.status in ("interrupted", "budget", "failed") and summary.pending + summary.errored:
-        lines.append(f"resume with: {summary.resume_command}")
+        hint = ""
+        if summary.status == "budget":
+            # The limits are the run's and a resume keeps them: resuming as-is stops again at once.
+            hint = "  (with a higher --max-cost or --max-tasks: the run's limits carry over)"
+        lines.append(f"resume with: {summary.resume_command}{hint}")
     print("\n".join(lines), file=out)

@@ -56,6 +56,7 @@ def _execute(
     report: bool,
     score: bool,
     baseline: Path | None = None,
+    allow_provider_change: bool = False,
 ) -> None:
     from evals.suite_loader import load_suite
     from runners.run_dir import default_run_dir
@@ -74,8 +75,9 @@ def _execute(
         max_cost=max_cost,
         max_tasks=max_tasks,
         limit=limit,
-        cache=not no_cache,
-        refresh_cache=refresh_cache,
+        # None when not given, so a resume keeps the run's own cache settings.
+        cache=False if no_cache else None,
+        refresh_cache=True if refresh_cache else None,
         cache_path=cache_path,
         resume=resume,
         grace_period=grace,
@@ -83,6 +85,7 @@ def _execute(
         handle_signals=True,
         score=score,
         cli_args=cli_args,
+        allow_provider_change=allow_provider_change,
     )
     try:
         summary = run_suite_sync(loaded, run_dir=run_dir, options=options)
@@ -152,7 +155,9 @@ _shared_options = [
         "--concurrency", type=click.IntRange(1, 4096), help="Override target.concurrency (maximum in flight)."
     ),
     click.option(
-        "--max-cost", type=click.FloatRange(min=0), help="USD: refuse or stop before spending more."
+        "--max-cost",
+        type=click.FloatRange(min=0),
+        help="USD for the whole run (a resume counts what was spent).",
     ),
     click.option("--max-tasks", type=click.IntRange(min=1), help="Send at most N tasks to the API."),
     click.option("--limit", type=click.IntRange(min=1), help="Use only the first N samples."),
@@ -179,6 +184,11 @@ _shared_options = [
     ),
     click.option("--no-report", is_flag=True, help="Do not write reports at the end."),
     click.option("--no-score", is_flag=True, help="Do not score at the end (`evals score` later)."),
+    click.option(
+        "--allow-provider-change",
+        is_flag=True,
+        help="Let a resume send to another provider, endpoint or model than the run used so far.",
+    ),
     click.option(
         "--baseline",
         type=click.Path(exists=True, dir_okay=True, path_type=Path),
@@ -252,6 +262,7 @@ def run(suite: Path, out: Path | None, resume_dir: str | None, **kw: Any) -> Non
         report=not kw["no_report"],
         score=not kw["no_score"],
         baseline=kw["baseline"],
+        allow_provider_change=kw["allow_provider_change"],
     )
 
 
@@ -301,4 +312,5 @@ def resume(run_dir: Path, suite_path: Path | None, **kw: Any) -> None:
         report=not kw["no_report"],
         score=not kw["no_score"],
         baseline=kw["baseline"],
+        allow_provider_change=kw["allow_provider_change"],
     )

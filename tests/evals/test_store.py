@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -223,3 +224,44 @@ def test_a_run_whose_process_died_is_shown_as_killed(tmp_path: Path) -> None:
     with RunStore.open(db) as store:
         store.begin_segment(os.getpid(), None)
     assert read_overview(db).status == "running"
+
+
+def test_overview_spent_counts_warmup_tasks(tmp_path: Path) -> None:
+    db = tmp_path / "run.sqlite"
+    warm = dataclasses.replace(task(9), id="warmup-0-t9")
+    with RunStore.create(db, manifest(), cells=[CELL], tasks=[task(0)]) as store:
+        store.add_tasks([warm], warmup=True)
+        store.finish_task(done(0))
+        w = done(9)
+        w.task_id = warm.id
+        store.finish_task(w)
+        store.set_status("completed")
+    o = read_overview(db)
+    # Warm-up requests were paid: spent includes them; counts and answer costs do not.
+    assert (o.total, o.cost, o.cost_spent) == (1, 1.0, 2.0)
+    with RunStore.open(db) as store:
+        assert store.spent_so_far() == (2.0, [])
+
+
+def test_migrates_a_version_2_database_and_records_sessions(tmp_path: Path) -> None:
+    from evals.store import SessionInfo
+
+    db = tmp_path / "v2.sqlite"
+    with RunStore.create(db, manifest(), cells=[CELL], tasks=[task(0)]):
+        pass
+    with sqlite3.connect(db) as conn:  # make it look like a version 2 database (segments without v3 columns)
+        conn.execute("DROP TABLE segments")
+        conn.execute(
+            """CREATE TABLE segments (segment INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT,
+            status TEXT, pid INTEGER, cli_args_json TEXT, tasks_sent INTEGER, requests INTEGER)"""
+        )
+        conn.execute("INSERT INTO segments(started_at, pid) VALUES ('2026-01-01T00:00:00Z', 1)")
+        conn.execute("UPDATE schema_version SET version = 2")
+    info = SessionInfo("runware", "https://api.runware.ai/v1", "m", 12.5, 1.7e9, 30.0)
+    with RunStore.open(db) as store:
+        assert store.begin_segment(os.getpid(), None, info) == 2
+        assert store.sessions() == [SessionInfo(), info]
+        store.set_task_uuid("t0", "rotated-uuid")
+    assert rows(db, "SELECT task_uuid FROM tasks") == [("rotated-uuid",)]
+    with sqlite3.connect(db) as conn:
+        assert stored_version(conn) == SCHEMA_VERSION

@@ -38,6 +38,7 @@ class FakeProvider:
         capacity: int | None = None,
         rule: ErrorRule | None = None,
         cost: float | None = 0.001,
+        fail_first_uuid: bool = False,
     ) -> None:
         self.latency = latency
         self.capacity = capacity
@@ -48,6 +49,10 @@ class FakeProvider:
         self.answered: set[str] = set()  # task UUIDs that got a successful answer
         self.in_flight = 0
         self.max_in_flight = 0
+        # fail_first_uuid: the server keeps each task's first UUID as a failed task for good; a send
+        # under it answers as the Runware provider does after polling it (conflictTaskUUIDFailed).
+        self.fail_first_uuid = fail_first_uuid
+        self.first_uuid: dict[str, str] = {}  # task id -> first UUID seen
 
     async def __aenter__(self) -> Self:
         return self
@@ -83,7 +88,18 @@ class FakeProvider:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         sent = time.perf_counter()
+        first = self.first_uuid.setdefault(task.id, task_uuid)
         try:
+            if self.fail_first_uuid and task_uuid == first:
+                await anyio.lowlevel.checkpoint()
+                failed = ApiError(
+                    ErrorClass.TRANSIENT, "conflictTaskUUIDFailed", "the server keeps this UUID as failed"
+                )
+                result = Attempt(task.id, task_uuid, attempt, http_status=200, error=failed)
+                result.notes["rotate_uuid"] = True
+                result.timing.sent = sent
+                result.timing.done = time.perf_counter()
+                return result
             if self.capacity is not None and self.in_flight > self.capacity:
                 error: ApiError | None = throttled()
             else:

@@ -71,7 +71,10 @@ def test_max_tasks_exits_4_and_a_changed_suite_refuses_to_resume(
     assert evals("resume", "r", "--no-report", "--progress", "off") == ExitCode.CONFIG
     assert "1 sample(s) affected" in capsys.readouterr().err
     write_suite(tmp_path, samples=6, extra=SIM_TARGET)
-    assert evals("resume", "r", "--no-report", "--progress", "off") == ExitCode.OK
+    # --max-tasks is the run's limit and a resume keeps it: it needs a higher one to go on.
+    assert evals("resume", "r", "--no-report", "--progress", "off") == ExitCode.BUDGET
+    assert "higher --max-cost or --max-tasks" in capsys.readouterr().err
+    assert evals("resume", "r", "--no-report", "--progress", "off", "--max-tasks", "12") == ExitCode.OK
     assert one(tmp_path / "r" / "run.sqlite", "SELECT COUNT(*) FROM tasks WHERE status = 'done'") == (12,)
 
 
@@ -209,8 +212,26 @@ def test_bare_resume_finds_the_newest_unfinished_run_of_the_suite(
     assert evals("run", str(suite), "--max-tasks", "2", "--progress", "off", "--no-report") == ExitCode.BUDGET
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert run_dir.name.startswith("fake-suite-")
-    assert evals("run", str(suite), "--resume", "--progress", "off", "--no-report") == ExitCode.OK
+    assert (
+        evals("run", str(suite), "--resume", "--progress", "off", "--no-report", "--max-tasks", "6")
+        == ExitCode.OK
+    )
     assert one(run_dir / "run.sqlite", "SELECT status FROM run") == ("completed",)
     capsys.readouterr()
     assert evals("run", str(suite), "--resume", "--progress", "off", "--no-report") == ExitCode.CONFIG
     assert "no unfinished run" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_provider_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, samples=3, extra=SIM_TARGET)
+    assert evals("run", str(suite), "--out", "r", "--max-tasks", "2", "--progress", "off", "--no-report") == 4
+    capsys.readouterr()
+    monkeypatch.setenv("RUNWARE_API_KEY", "some-key")
+    args = ["resume", "r", "--provider", "runware", "--max-tasks", "6", "--progress", "off", "--no-report"]
+    assert evals(*args) == ExitCode.CONFIG
+    err = capsys.readouterr().err
+    assert "provider 'sim' → 'runware'" in err and "--allow-provider-change" in err
+    assert one(tmp_path / "r" / "run.sqlite", "SELECT COUNT(*), MAX(provider) FROM segments") == (1, "sim")
+    assert one(tmp_path / "r" / "run.sqlite", "SELECT status FROM run") == ("budget",)

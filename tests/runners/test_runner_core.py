@@ -26,14 +26,14 @@ def factory_of(provider: FakeProvider) -> Any:
     return factory
 
 
-def options(tmp_path: Path, provider: FakeProvider, **kw: Any) -> RunOptions:
+def options(tmp_path: Path, fake: FakeProvider, **kw: Any) -> RunOptions:
     kw.setdefault("cache_path", tmp_path / "cache.sqlite")
-    return RunOptions(provider_factory=factory_of(provider), progress="off", score=False, **kw)
+    return RunOptions(provider_factory=factory_of(fake), progress="off", score=False, **kw)
 
 
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, params).fetchall()
 
 
 async def test_run_stores_every_task_result_and_attempt(tmp_path: Path) -> None:
@@ -201,12 +201,15 @@ async def test_resume_sends_only_unfinished_tasks(tmp_path: Path) -> None:
         loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, max_tasks=3, cache=False)
     )
     assert first.done == 3
+    # --max-tasks is the run's: a resume reapplies it and counts the tasks sent before.
+    again = await run_suite(loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, resume=True))
+    assert again.status == "budget" and again.sent == 0 and again.done == 3
     resumed = await run_suite(
-        loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, resume=True, cache=False)
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, resume=True, max_tasks=10)
     )
     assert resumed.status == "completed" and resumed.done == 10 and resumed.sent == 7
     assert set(fake.requests.values()) == {1}
-    assert rows(resumed.db_path, "SELECT COUNT(*) FROM segments") == [(2,)]
+    assert rows(resumed.db_path, "SELECT COUNT(*) FROM segments") == [(3,)]
 
 
 async def test_resume_refuses_a_suite_whose_tasks_changed(tmp_path: Path) -> None:
@@ -292,6 +295,267 @@ async def test_overrides_are_reapplied_on_resume_and_bad_ones_refused(tmp_path: 
     assert rows(first.db_path, "SELECT DISTINCT model FROM cells") == [("other:model@1",)]
     # Resuming without --model keeps the model the run started with (else its tasks would differ).
     resumed = await run_suite(
-        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), resume=True)
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), resume=True, max_tasks=4)
     )
     assert resumed.status == "completed" and resumed.done == 4
+
+
+# -- review fixes: budget across sessions, resume options and target, cache order, UUIDs, clocks ----
+
+
+def total_spent(db: Path) -> float:
+    return float(rows(db, "SELECT COALESCE(SUM(cost_spent), 0) FROM tasks")[0][0])
+
+
+async def test_max_cost_covers_the_whole_run_warmup_included_and_resume_keeps_it(tmp_path: Path) -> None:
+    # Worst case about $0.0013 a task; each answer costs $0.001; the warm-up task is paid too.
+    extra = "settings: {maxTokens: 1000}\ntarget: {warmup: 1, concurrency: 1}\n"
+    loaded = load_suite(write_suite(tmp_path, samples=20, temperatures=(0.0,), extra=extra))
+    first = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), max_cost=0.006)
+    )
+    assert first.status == "budget"
+    assert rows(first.db_path, "SELECT cost_spent FROM tasks WHERE warmup = 1") == [(0.001,)]
+    assert total_spent(first.db_path) <= 0.006
+    # Resumed without --max-cost: the stored limit applies, and what was spent counts against it.
+    resumed = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), resume=True)
+    )
+    assert resumed.status == "budget"
+    assert total_spent(first.db_path) <= 0.006 + 1e-12
+    # A higher limit given again wins (and is kept for the next resume).
+    more = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), resume=True, max_cost=1.0)
+    )
+    assert more.status == "completed" and more.done == 20
+    notes = rows(first.db_path, "SELECT notes_json FROM run")[0][0]
+    assert '"max_cost": 1.0' in notes
+
+
+async def test_resume_keeps_no_cache_and_the_other_stored_options(tmp_path: Path) -> None:
+    loaded = load_suite(write_suite(tmp_path, samples=5, temperatures=(0.0,)))
+    await run_suite(
+        loaded, run_dir=tmp_path / "warm", options=options(tmp_path, FakeProvider())
+    )  # fills the cache
+    first = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), cache=False, max_tasks=2)
+    )
+    assert first.cache_hits == 0 and first.done == 2
+    fake = FakeProvider()
+    resumed = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, resume=True, max_tasks=5)
+    )
+    # The run was started with --no-cache: its resume sends, it does not take cached answers.
+    assert resumed.cache_hits == 0 and sum(fake.requests.values()) == 3 and resumed.status == "completed"
+    stored = rows(first.db_path, "SELECT notes_json FROM run")[0][0]
+    assert '"cache": false' in stored and '"max_tasks": 5' in stored
+
+
+async def test_a_request_without_a_reported_cost_counts_its_worst_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runners.runner import print_summary
+
+    extra = (
+        "settings: {maxTokens: 1000}\n"
+        "target: {concurrency: 1, max_error_rate: 1.0, retries: {max_attempts: 1}}\n"
+    )
+    loaded = load_suite(write_suite(tmp_path, samples=10, temperatures=(0.0,), extra=extra))
+
+    def read_timeout(task: Task, uuid: str, attempt: int, in_flight: int) -> ApiError | None:
+        # Sent, maybe generated and billed, but the answer never arrived: no HTTP status, no cost.
+        return ApiError(ErrorClass.TRANSIENT, "readTimeout", "read timed out")
+
+    fake = FakeProvider(rule=read_timeout)
+    summary = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, max_cost=0.005, cache=False)
+    )
+    # Counted at about $0.0013 each, at most 3-4 fit under $0.005 (they used to count as free: all 10).
+    assert summary.status == "budget" and summary.sent <= 4
+    assert summary.cost_unknown_tasks == summary.sent and summary.cost_spent == 0
+    print_summary(summary)
+    err = capsys.readouterr().err
+    assert "spent this session: unknown (" in err and "0.000000 USD)" not in err
+    # A resume starts from those worst cases too (stored tasks: cost_spent NULL, attempts with no answer).
+    from evals.store import RunStore
+
+    with RunStore.open(summary.db_path) as store:
+        known, unknown = store.spent_so_far()
+    assert known == 0 and len(unknown) == summary.sent
+
+
+async def test_resume_refuses_another_provider_endpoint_or_model_unless_allowed(tmp_path: Path) -> None:
+    loaded = load_suite(write_suite(tmp_path, samples=4, temperatures=(0.0,)))
+    first = await run_suite(
+        loaded,
+        run_dir=tmp_path / "run",
+        options=options(
+            tmp_path, FakeProvider(), provider="openai", endpoint="http://a.example:8000/v1", max_tasks=1
+        ),
+    )
+    assert first.done == 1
+    with pytest.raises(
+        ResumeMismatch, match=r"endpoint 'http://a.example:8000/v1' → 'http://b.example:8000/v1'"
+    ):
+        await run_suite(
+            loaded,
+            run_dir=tmp_path / "run",
+            options=options(tmp_path, FakeProvider(), resume=True, endpoint="http://b.example:8000/v1"),
+        )
+    with pytest.raises(ResumeMismatch, match="provider 'openai' → 'runware'.*--allow-provider-change"):
+        await run_suite(
+            loaded,
+            run_dir=tmp_path / "run",
+            options=options(tmp_path, FakeProvider(), resume=True, provider="runware"),
+        )
+    # The refusals left the run as it was: no session recorded, nothing sent.
+    assert rows(first.db_path, "SELECT COUNT(*) FROM segments") == [(1,)]
+    # The same endpoint spelled differently is the same endpoint.
+    same = await run_suite(
+        loaded,
+        run_dir=tmp_path / "run",
+        options=options(
+            tmp_path, FakeProvider(), resume=True, endpoint="HTTP://A.example:8000/v1/", max_tasks=2
+        ),
+    )
+    assert same.done == 2
+    allowed = await run_suite(
+        loaded,
+        run_dir=tmp_path / "run",
+        options=options(
+            tmp_path,
+            FakeProvider(),
+            resume=True,
+            endpoint="http://b.example:8000/v1",
+            allow_provider_change=True,
+            max_tasks=4,
+        ),
+    )
+    assert allowed.status == "completed"
+    assert rows(first.db_path, "SELECT provider, endpoint FROM segments ORDER BY segment") == [
+        ("openai", "http://a.example:8000/v1"),
+        ("openai", "http://a.example:8000/v1"),
+        ("openai", "http://b.example:8000/v1"),
+    ]
+
+
+async def test_a_max_cost_refusal_leaves_no_run_behind(tmp_path: Path) -> None:
+    from evals.errors import BudgetReached
+
+    loaded = load_suite(
+        write_suite(tmp_path, samples=10, temperatures=(0.0,), extra="settings: {maxTokens: 100}\n")
+    )
+    with pytest.raises(BudgetReached):
+        await run_suite(
+            loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), max_cost=1e-9)
+        )
+    # Not a run stuck at "running" that `evals runs` lists and `--resume` picks up.
+    assert not (tmp_path / "run" / "run.sqlite").exists()
+
+
+async def test_the_run_database_commits_before_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runners.cache import ResponseCache
+
+    loaded = load_suite(write_suite(tmp_path, samples=20, temperatures=(0.0,)))
+    run_db = tmp_path / "run" / "run.sqlite"
+    checked: list[tuple[int, int]] = []
+    original = ResponseCache.flush
+
+    def flush(self: ResponseCache) -> None:
+        if self._pending:
+            # Every answer about to enter the cache is already committed to the run database, so a
+            # crash between the two commits can never make a paid answer look like a free cache hit.
+            committed = rows(run_db, "SELECT COUNT(*) FROM tasks WHERE status = 'done' AND cache_hit = 0")[0][
+                0
+            ]
+            checked.append((committed, len(self) + len(self._pending)))
+        original(self)
+
+    monkeypatch.setattr(ResponseCache, "flush", flush)
+    summary = await run_suite(
+        loaded,
+        run_dir=tmp_path / "run",
+        options=options(tmp_path, FakeProvider(latency=0.002), batch_size=3, flush_interval=0.01),
+    )
+    assert summary.done == 20 and checked
+    assert all(committed >= cached for committed, cached in checked), checked
+
+
+async def test_a_retry_after_longer_than_max_delay_is_honoured(tmp_path: Path) -> None:
+    extra = "target: {retries: {base_delay: 0.001, max_delay: 0.01, max_attempts: 3}, timeouts: {task: 30}}\n"
+    loaded = load_suite(write_suite(tmp_path, samples=1, temperatures=(0.0,), extra=extra))
+
+    def busy_once(task: Task, uuid: str, attempt: int, in_flight: int) -> ApiError | None:
+        if attempt == 1:
+            return ApiError(ErrorClass.THROTTLED, "tooManyRequests", "busy", http_status=429, retry_after=0.3)
+        return None
+
+    summary = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(rule=busy_once), cache=False)
+    )
+    assert summary.done == 1
+    ((gap,),) = rows(
+        summary.db_path,
+        "SELECT b.t_sent - a.t_done FROM attempts a JOIN attempts b ON b.number = a.number + 1",
+    )
+    assert gap >= 0.29
+
+
+async def test_a_uuid_the_server_keeps_as_failed_is_rotated_and_stored(tmp_path: Path) -> None:
+    extra = "target: {max_error_rate: 1.0, retries: {base_delay: 0.001, max_attempts: 1}}\n"
+    loaded = load_suite(write_suite(tmp_path, samples=3, temperatures=(0.0,), extra=extra))
+    fake = FakeProvider(fail_first_uuid=True)
+    first = await run_suite(loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, cache=False))
+    # One attempt each: it failed under the first UUID, and the task moved to a new one.
+    assert first.errored == 3
+    stored = dict(rows(first.db_path, "SELECT task_id, task_uuid FROM tasks"))
+    assert all(stored[t] != fake.first_uuid[t] for t in stored)
+    assert rows(first.db_path, "SELECT DISTINCT error_code FROM attempts") == [("conflictTaskUUIDFailed",)]
+    # A resume sends under the stored (new) UUID instead of polling the failed one forever.
+    resumed = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, fake, resume=True, cache=False)
+    )
+    assert resumed.status == "completed" and resumed.done == 3
+    assert all(fake.requests[fake.first_uuid[t]] == 1 for t in stored)
+    assert all(fake.requests[stored[t]] == 1 for t in stored)
+    assert dict(rows(first.db_path, "SELECT task_id, task_uuid FROM tasks")) == stored
+    # Within one session the rotation is retried at once.
+    again = FakeProvider(fail_first_uuid=True)
+    loaded2 = load_suite(
+        write_suite(
+            tmp_path, samples=3, temperatures=(0.0,), extra="target: {retries: {base_delay: 0.001}}\n"
+        )
+    )
+    summary = await run_suite(
+        loaded2, run_dir=tmp_path / "run2", options=options(tmp_path, again, cache=False)
+    )
+    assert summary.done == 3 and summary.requests == 6
+
+
+async def test_each_session_has_its_own_clock_mapped_onto_the_run_timeline(tmp_path: Path) -> None:
+    import time
+
+    loaded = load_suite(write_suite(tmp_path, samples=6, temperatures=(0.0,)))
+    first = await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), max_tasks=3, cache=False)
+    )
+    db = first.db_path
+    # As if the first session ran on another boot 100 s ago: its perf_counter origin is meaningless now.
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE run SET monotonic_origin = 1e9")
+        conn.execute("UPDATE segments SET monotonic_origin = 1e9, wall_origin = ?", (time.time() - 100,))
+    before = rows(db, "SELECT MAX(t_done) FROM attempts")[0][0]
+    await run_suite(
+        loaded, run_dir=tmp_path / "run", options=options(tmp_path, FakeProvider(), resume=True, max_tasks=6)
+    )
+    later = rows(
+        db, "SELECT MIN(t_sent), MIN(t_done) FROM attempts WHERE number = 1 AND t_sent > ?", (before,)
+    )
+    (t_sent, _t_done) = later[0]
+    assert rows(db, "SELECT COUNT(*) FROM attempts WHERE t_sent < 0 OR t_done < 0") == [(0,)]
+    assert t_sent is not None and t_sent >= 99  # the wall clock placed it 100 s into the run
+    assert rows(
+        db, "SELECT COUNT(*) FROM segments WHERE monotonic_origin IS NOT NULL AND run_offset >= 99"
+    ) == [(1,)]

@@ -36,7 +36,8 @@ def test_backoff_is_full_jitter_under_an_exponential_cap_and_honours_retry_after
         assert min(draws) >= 0 and max(draws) <= cap
         assert sum(draws) / len(draws) == pytest.approx(cap / 2, rel=0.1)  # uniform on [0, cap]
     assert policy.backoff(1, rng, retry_after=3.0) == 3.0
-    assert policy.backoff(1, rng, retry_after=600.0) == 4.0
+    # A Retry-After longer than max_delay is still honoured: the task deadline is the bound.
+    assert policy.backoff(1, rng, retry_after=600.0) == 600.0
 
 
 def make_task(max_tokens: int | None, n: int = 1, model: str = "alibaba:qwen@3.5-27b") -> Task:
@@ -82,3 +83,37 @@ def test_embedded_servers_have_a_stable_cache_identity() -> None:
     sim_a = endpoint_identity(Target(provider="sim", sim={"seed": 1}))
     assert sim_a == endpoint_identity(Target(provider="sim", sim={"seed": 1}))
     assert sim_a != endpoint_identity(Target(provider="sim", sim={"seed": 2}))
+
+
+def test_endpoint_identity_is_the_resolved_normalised_url_or_the_embedded_engine() -> None:
+    from runners.providers.runware import DEFAULT_ENDPOINT
+
+    # Runware without an endpoint posts to its default: that, not an embedded engine, is its identity,
+    # and spelling the default out changes nothing (same cache keys).
+    omitted = endpoint_identity(Target(provider="runware"))
+    assert omitted == DEFAULT_ENDPOINT and not omitted.startswith("embedded")
+    assert endpoint_identity(Target(provider="runware", endpoint=DEFAULT_ENDPOINT + "/")) == omitted
+    assert endpoint_identity(Target(provider="runware", endpoint="HTTPS://API.Runware.ai:443/v1")) == omitted
+    assert endpoint_identity(Target(provider="openai", endpoint="http://h:8000/v1/")) == "http://h:8000/v1"
+    assert (
+        endpoint_identity(Target(provider="openai", endpoint="http://u:secret@h:8000/v1"))
+        == "http://h:8000/v1"
+    )
+    # The embedded server ignores target.endpoint (it listens on a fresh port): engine and options.
+    assert endpoint_identity(Target(provider="local", endpoint="http://x/v1")) == "embedded:smollm2"
+    assert endpoint_identity(
+        Target(provider="sim", sim={"seed": 1}, endpoint="http://x/v1")
+    ) == endpoint_identity(Target(provider="sim", sim={"seed": 1}))
+
+
+def test_unreported_costs_keep_their_worst_case_counted() -> None:
+    budget = Budget(max_cost=1.0, spent=0.25)  # a resume starts from what the run spent before
+    assert budget.admit("a", 0.3) is None and budget.admit("b", None) is None
+    budget.settle("a", None, unknown=True)  # sent, no cost came back: may have been paid
+    budget.settle("b", None, unknown=True)  # same, but without a price to bound it
+    assert budget.spent == pytest.approx(0.55)
+    assert (budget.unreported_tasks, budget.unreported_unpriced) == (2, 1)
+    assert budget.unreported_worst == pytest.approx(0.3)
+    assert budget.admit("c", 0.5) is not None  # 0.55 + 0.5 > 1.0
+    budget.settle("d", None)  # never sent (or refused before generation): free
+    assert budget.spent == pytest.approx(0.55)

@@ -98,3 +98,22 @@ async def test_a_rerun_served_from_the_cache_makes_zero_requests(tmp_path: Path,
     assert rows(second.db_path, "SELECT COUNT(DISTINCT seed) FROM tasks") == [(40,)]
     same = rows(first.db_path, "SELECT task_id, text FROM results ORDER BY task_id")
     assert same == rows(second.db_path, "SELECT task_id, text FROM results ORDER BY task_id")
+
+
+@pytest.mark.parametrize("sim", [{"capacity": 2, "ttft_mean": 0.15, "ttft_jitter": 0.0}], indirect=True)
+async def test_waiting_for_a_slot_does_not_count_against_the_task_deadline(tmp_path: Path, sim: Any) -> None:
+    # 24 tasks through 2 slots take about 2 s, twice the task deadline: queued tasks must not expire
+    # (they used to error as taskDeadline after 1-3 real attempts, with made-up attempts counted).
+    extra = (
+        "target: {concurrency: 16, max_error_rate: 1.0, timeouts: {task: 1.0},"
+        " retries: {max_attempts: 8, base_delay: 0.02, max_delay: 0.1}}\n"
+    )
+    loaded = load_suite(write_suite(tmp_path, samples=24, temperatures=(0.0,), extra=extra))
+    summary = await run_suite(loaded, run_dir=tmp_path / "run", options=options_for(tmp_path, sim.url))
+    assert summary.status == "completed" and summary.done == 24, summary.errors_by_class
+    assert summary.duration_s > 1.0  # the queue really was longer than the deadline
+    assert rows(summary.db_path, "SELECT COUNT(*) FROM attempts WHERE error_code = 'taskDeadline'") == [(0,)]
+    # Every attempt stored and counted was a request the server saw.
+    stats = sim.stats()
+    stored = rows(summary.db_path, "SELECT COUNT(*) FROM attempts")[0][0]
+    assert stored == summary.requests == stats["total_requests"] + sum(stats["polls"].values())
