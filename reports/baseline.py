@@ -74,7 +74,7 @@ def _unit_rows(summary: RunSummary) -> list[dict[str, Any]]:
     for rec in summary.units.to_dict("records"):
         row: dict[str, Any] = {"cell_id": str(rec["cell_id"]), "sample_id": str(rec["sample_id"])}
         for col in UNIT_COLUMNS[2:]:
-            row[col] = _num(rec[col])
+            row[col] = _num(rec.get(col))
         row["scores"] = {
             s: [_num(rec.get(SCORE_PREFIX + s)), _num(rec.get(COUNT_PREFIX + s)) or 0]
             for s in sorted(summary.scorers)
@@ -161,6 +161,9 @@ def load_baseline(path: str | Path) -> RunSummary:
     for col in columns:
         if col in ("cell_id", "sample_id"):
             units[col] = units[col].astype(str)
+        elif col == "n_cached":
+            # Baselines saved before this column existed do not say: unknown (NaN), not 0.
+            units[col] = pd.to_numeric(units[col]).astype(float)
         elif col in _INT_COLUMNS or col.startswith(COUNT_PREFIX):
             units[col] = pd.to_numeric(units[col]).fillna(0).astype("int64")
         else:

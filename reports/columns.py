@@ -56,6 +56,9 @@ TASKS: Final[Columns] = {
     "cost": "float64",  # USD the answer cost when produced (kept for cache hits)
     "cost_spent": "float64",  # USD spent in this run (0 for a cache hit)
     "cost_source": "string",
+    # attempts.notes_json "resolved_by" of the final attempt: "conflict_poll" when the answer was
+    # fetched by polling an earlier submission after a conflict (its times measure the polling).
+    "resolved_by": "string",
 }
 
 ATTEMPTS: Final[Columns] = {
@@ -170,8 +173,12 @@ COST_TABLE: Final[Columns] = {
     "cell_id": "string",
     "tasks": "Int64",
     "tasks_priced": "Int64",  # tasks whose cost is known
+    "tasks_unpriced": "Int64",  # finished tasks whose cost is unknown (sums are then lower bounds)
     "cost_usd": "float64",  # sum of cost (what the answers cost, cache hits included)
-    "cost_spent_usd": "float64",  # sum of cost_spent (what this run paid)
+    "cost_spent_usd": "float64",  # sum of cost_spent (what this run paid), warm-up tasks included
+    "spent_unknown": "Int64",  # tasks sent (warm-up included) whose spent cost is unknown
+    "warmup_tasks": "Int64",
+    "warmup_spent_usd": "float64",  # the part of cost_spent_usd paid for warm-up tasks
     "cache_hits": "Int64",
     "saved_by_cache_usd": "float64",  # sum of cost - cost_spent over cache hits
     "cost_per_task_usd": "float64",

@@ -64,7 +64,11 @@ UNIT_COLUMNS = (
     "ttft_s",
     "cost_sum",  # summed cost of done tasks whose cost is known
     "n_cost",  # how many done tasks had a known cost
+    "n_cached",  # done tasks served from the response cache (not timed; cost not paid in this run)
 )
+
+# A side whose finished tasks are mostly cache hits measured neither latency nor cost in that run.
+CACHE_WARN_SHARE = 0.5
 
 ScoreKind = Literal["binary", "continuous"]
 TestName = Literal["mcnemar", "bootstrap", "permutation"]
@@ -92,6 +96,13 @@ class RunSummary:
         done = float(self.units["n_done"].sum())
         errored = float(self.units["n_errored"].sum())
         return errored / (done + errored) if done + errored else 0.0
+
+    @property
+    def cached(self) -> tuple[int, int] | None:
+        """(done tasks served from the cache, done tasks); None when unknown (an older baseline)."""
+        if "n_cached" not in self.units or self.units["n_cached"].isna().all():
+            return None
+        return int(self.units["n_cached"].fillna(0).sum()), int(self.units["n_done"].sum())
 
     @property
     def cell_count(self) -> int:
@@ -156,8 +167,15 @@ def unit_table(scores: pd.DataFrame, tasks: pd.DataFrame) -> tuple[pd.DataFrame,
     t["is_done"] = t["status"] == "done"
     t["is_errored"] = t["status"] == "errored"
     cache = _as_float(t["cache_hit"]).fillna(0) > 0
-    # A cached answer was not timed in this run: its latency says nothing about the server.
-    timed = t["is_done"] & ~cache
+    # A cached answer was not timed in this run: its latency says nothing about the server. Nor is
+    # an answer fetched by polling an earlier submission after a conflict (its times measure the poll).
+    polled = (
+        (t["resolved_by"] == "conflict_poll").fillna(False).astype(bool)
+        if "resolved_by" in t.columns
+        else pd.Series(False, index=t.index)
+    )
+    timed = t["is_done"] & ~cache & ~polled
+    t["cached"] = t["is_done"] & cache
     t["lat"] = _as_float(t["latency_s"]).where(timed)
     t["ttf"] = _as_float(t["ttft_s"]).where(timed)
     # ``cost`` is what the answer cost when produced (kept for cache hits): the price of the setting.
@@ -173,6 +191,7 @@ def unit_table(scores: pd.DataFrame, tasks: pd.DataFrame) -> tuple[pd.DataFrame,
             "ttft_s": grouped["ttf"].mean(),
             "cost_sum": grouped["c"].sum(min_count=1),
             "n_cost": grouped["has_c"].sum(),
+            "n_cached": grouped["cached"].sum(),
         }
     )
     kinds: dict[str, ScoreKind] = {}
@@ -194,7 +213,7 @@ def unit_table(scores: pd.DataFrame, tasks: pd.DataFrame) -> tuple[pd.DataFrame,
             units[COUNT_PREFIX + name] = g.size()
             units[COUNT_PREFIX + name] = units[COUNT_PREFIX + name].fillna(0).astype("int64")
     units = units.reset_index()
-    for col in ("n_tasks", "n_done", "n_errored", "n_cost"):
+    for col in ("n_tasks", "n_done", "n_errored", "n_cost", "n_cached"):
         units[col] = units[col].astype("int64")
     return units, kinds
 
@@ -229,7 +248,9 @@ def _frames_from_sql(db: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         SELECT t.task_id, t.cell_id, t.sample_id, t.replicate, t.status, t.error_class, t.attempts,
                t.cache_hit, a.t_done - a.t_sent AS latency_s, a.t_first_token - a.t_sent AS ttft_s,
                t.usage_completion_tokens AS completion_tokens, t.usage_prompt_tokens AS prompt_tokens,
-               t.usage_thinking_tokens AS thinking_tokens, t.cost, t.cost_spent
+               t.usage_thinking_tokens AS thinking_tokens, t.cost, t.cost_spent,
+               CASE WHEN json_valid(a.notes_json) THEN json_extract(a.notes_json, '$.resolved_by') END
+                 AS resolved_by
         FROM tasks t
         LEFT JOIN attempts a ON a.task_id = t.task_id AND a.number = t.attempts
         WHERE t.warmup = 0

@@ -16,7 +16,7 @@ from reports.compare import MetricResult
 from reports.gate import GateReport
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
 
     from reports.render import Check, Section
 
@@ -79,8 +79,21 @@ def rows(report: GateReport, *, gated_only: bool = False) -> list[dict[str, str]
     return [row for row, _ in _rows(report, gated_only)]
 
 
+def _cell_order(report: GateReport) -> dict[str, int]:
+    """Cells sorted by axis values (temperature 0.2 before 0.8), not by their hash ids."""
+    from reports.frames import axes_sort_key
+
+    ids = sorted({r.cell_id for r in report.results})
+    names: list[str] = []
+    for cell_id in ids:
+        names.extend(k for k in report.cells.get(cell_id) or {} if k not in names)
+    ordered = sorted(ids, key=lambda c: (axes_sort_key(report.cells.get(c) or {}, names), c))
+    return {c: i for i, c in enumerate(ordered)}
+
+
 def _rows(report: GateReport, gated_only: bool) -> list[tuple[dict[str, str], MetricResult]]:
-    results = sorted(report.results, key=lambda r: (r.tolerance is None, r.cell_id, r.metric))
+    order = _cell_order(report)
+    results = sorted(report.results, key=lambda r: (r.tolerance is None, order[r.cell_id], r.metric))
     out = []
     for r in results:
         if gated_only and r.tolerance is None:
@@ -110,7 +123,7 @@ def _rows(report: GateReport, gated_only: bool) -> list[tuple[dict[str, str], Me
     return out
 
 
-def _header(report: GateReport) -> list[str]:
+def _header(report: GateReport, *, warnings: bool = True) -> list[str]:
     v = report.validity
     lines = [
         f"baseline: {report.base_label}",
@@ -119,20 +132,36 @@ def _header(report: GateReport) -> list[str]:
         f"errored tasks: baseline {v.base_error_rate:.1%}, new {v.new_error_rate:.1%} "
         f"(limit {v.max_error_rate:.1%}); correction: {report.correction}",
     ]
-    lines += [f"warning: {w}" for w in report.warnings]
+    if warnings:
+        lines += [f"warning: {w}" for w in report.warnings]
     lines += [f"not valid: {reason}" for reason in v.reasons]
     return lines
 
 
+WIDE_CONSOLE = 200
+"""Columns of the console when stdout is not a terminal: rich would assume 80 in a CI log and cut
+cell labels and metric names to "c1-e5…" and "finis…"."""
+
+
+def console_for_output(*renderables: RenderableType) -> Console:
+    """A console on stdout: the terminal's width; when stdout is not a terminal (a pipe, a CI log),
+    ``WIDE_CONSOLE`` columns, or more when ``renderables`` (e.g. a table) need more to show whole."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console()
+    if console.is_terminal:
+        return console
+    wide = Console(width=10_000)
+    needed = [Measurement.get(wide, wide.options, r).maximum for r in renderables]
+    return Console(width=max([WIDE_CONSOLE, *needed]))
+
+
 def print_terminal(report: GateReport, console: Console | None = None) -> None:
     """Print the comparison as a rich table, then the one-line outcome."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = console or Console()
-    for line in _header(report):
-        console.print(line, highlight=False, markup=False)
     table = Table(show_lines=False)
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in ("baseline", "new", "change", "p", "n") else "left")
@@ -142,6 +171,12 @@ def print_terminal(report: GateReport, console: Console | None = None) -> None:
         cells = [escape(row[c]) for c in COLUMNS]
         cells[-1] = f"[{style}]{row['verdict']}[/]" if style else row["verdict"]
         table.add_row(*cells)
+    console = console or console_for_output(table)
+    for line in _header(report, warnings=False):
+        console.print(line, highlight=False, markup=False)
+    # Warnings stand out: a comparison of cached runs "passes" without measuring latency or cost.
+    for warning in report.warnings:
+        console.print(f"WARNING: {warning}", style="bold yellow", highlight=False, markup=False)
     console.print(table)
     style = "bold red" if not report.passed else "bold green"
     console.print(f"[{style}]{report.summary()}[/]", highlight=False)
@@ -171,7 +206,10 @@ def to_markdown(report: GateReport, *, heading_level: int = 2) -> str:
         f"**{_md_escape(report.summary())}**",
         "",
     ]
-    lines += [f"- {_md_escape(line)}" for line in _header(report)]
+    # Warnings go first, as a quote, so a reader of the PR comment cannot miss them.
+    for warning in report.warnings:
+        lines += [f"> **Warning:** {_md_escape(warning)}", ""]
+    lines += [f"- {_md_escape(line)}" for line in _header(report, warnings=False)]
     gated = rows(report, gated_only=True)
     info = [r for r in rows(report) if r["tolerance"] == "-"]
     if gated:
@@ -201,6 +239,8 @@ def to_junit(report: GateReport) -> bytes:
     validity = ET.Element("testcase", name="comparison is valid", classname=f"gate.{report.suite_name}")
     if not report.valid:
         ET.SubElement(validity, "failure", message="; ".join(report.validity.reasons), type="invalid")
+    if report.warnings:
+        ET.SubElement(validity, "system-err").text = "\n".join(f"warning: {w}" for w in report.warnings)
     cases.append(validity)
     for row, r in _rows(report, True):
         case = ET.Element(

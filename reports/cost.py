@@ -1,7 +1,9 @@
 """Cost of a run, per cell.
 
     cost_usd             sum of tasks.cost: what the answers cost when produced (cache hits included)
-    cost_spent_usd       sum of tasks.cost_spent: what this run actually paid (a cache hit pays 0)
+    cost_spent_usd       sum of tasks.cost_spent: what this run actually paid (a cache hit pays 0),
+                         warm-up tasks included: their requests were paid too (warmup_spent_usd
+                         says how much of it). Warm-up stays out of every other column.
     saved_by_cache_usd   sum of (cost - cost_spent) over cache hits
     cost_per_task_usd    cost_usd / tasks_priced (tasks whose cost is known)
     cost_per_correct_usd cost_usd / correct results (results whose primary scorer passed)
@@ -11,7 +13,10 @@
                          NaN when the model has no price in its spec file
 
 Unknown costs stay unknown: a sum over no known cost is NaN, never 0, and ``tasks_priced`` says
-how many tasks the sum covers.
+how many tasks the sum covers. ``tasks_unpriced`` (finished tasks of unknown cost) and
+``spent_unknown`` (tasks that may have been paid for but whose cost was never reported: an attempt
+without an HTTP answer, or a success without a cost; the store's rule) make a sum a lower bound;
+renderers show it as "≥ $X (N unknown)".
 """
 
 from __future__ import annotations
@@ -37,6 +42,36 @@ def correct_per_cell(run: Run, scorer: str | None = None) -> pd.Series:
     return g.groupby("cell_id")["passed"].sum().astype("Int64")
 
 
+# Spent per cell over every task, warm-up included (``run.tasks`` has no warm-up rows). A task's
+# spent cost is unknown when it is NULL although a request of it may have been paid: the same rule as
+# ``evals.store.RunStore.spent_so_far``, which the budget uses.
+SPENT_SQL = """
+SELECT t.cell_id,
+       SUM(t.cost_spent) AS cost_spent_usd,
+       SUM(CASE WHEN t.cost_spent IS NULL AND EXISTS (
+             SELECT 1 FROM attempts a WHERE a.task_id = t.task_id
+             AND (a.http_status IS NULL OR a.error_class IS NULL)) THEN 1 ELSE 0 END) AS spent_unknown,
+       SUM(t.warmup) AS warmup_tasks,
+       SUM(CASE WHEN t.warmup = 1 THEN t.cost_spent END) AS warmup_spent_usd
+FROM tasks t GROUP BY t.cell_id
+"""
+
+
+def spent_per_cell(run: Run) -> pd.DataFrame:
+    """What the run paid per cell, warm-up included, indexed by cell id: cost_spent_usd,
+    spent_unknown, warmup_tasks, warmup_spent_usd (NaN where nothing is known)."""
+    from reports.frames import _query, connect
+
+    with connect(run.path) as con:
+        out = _query(con, SPENT_SQL)
+    out["cell_id"] = out["cell_id"].astype("string")
+    for col in ("cost_spent_usd", "warmup_spent_usd"):
+        out[col] = out[col].astype("float64")
+    for col in ("spent_unknown", "warmup_tasks"):
+        out[col] = out[col].fillna(0).astype("int64")
+    return out.set_index("cell_id")
+
+
 def cost_table(run: Run) -> pd.DataFrame:
     """One row per cell (see the module docstring for the definitions)."""
     import numpy as np
@@ -49,12 +84,13 @@ def cost_table(run: Run) -> pd.DataFrame:
     price = spec.price if spec is not None else None
     g = t.groupby("cell_id", sort=False)
     saved = (t["cost"] - t["cost_spent"]).where(t["cache_hit"].fillna(False))
+    unpriced = ((t["status"] == "done").fillna(False) & t["cost"].isna()).groupby(t["cell_id"]).sum()
     table = pd.DataFrame(
         {
             "tasks": g.size(),
             "tasks_priced": g["cost"].count(),
+            "tasks_unpriced": unpriced,
             "cost_usd": g["cost"].sum(min_count=1),
-            "cost_spent_usd": g["cost_spent"].sum(min_count=1),
             "cache_hits": g["cache_hit"].sum(),
             "saved_by_cache_usd": saved.groupby(t["cell_id"]).sum(min_count=1),
             "prompt_tokens": g["prompt_tokens"].sum(),
@@ -62,6 +98,12 @@ def cost_table(run: Run) -> pd.DataFrame:
             "thinking_tokens": g["thinking_tokens"].sum(),
         }
     )
+    spent = spent_per_cell(run).reindex(table.index)
+    for col in ("cost_spent_usd", "spent_unknown", "warmup_tasks", "warmup_spent_usd"):
+        table[col] = spent[col]
+    table[["spent_unknown", "warmup_tasks"]] = table[["spent_unknown", "warmup_tasks"]].fillna(0)
+    # No warm-up task spends exactly nothing (a known 0); warm-ups of unknown cost stay unknown.
+    table["warmup_spent_usd"] = table["warmup_spent_usd"].mask(table["warmup_tasks"] == 0, 0.0)
     # No cache hit saves exactly nothing (a known 0); hits of unknown cost save an unknown amount.
     table["saved_by_cache_usd"] = table["saved_by_cache_usd"].mask(table["cache_hits"] == 0, 0.0)
     table["cost_per_task_usd"] = table["cost_usd"] / table["tasks_priced"].replace(0, np.nan)
@@ -87,7 +129,11 @@ def cost_totals(run: Run) -> dict[str, float | int | None]:
     t = run.tasks
     known = t["cost"].notna()
     cost = float(t.loc[known, "cost"].sum()) if known.any() else None
-    spent = float(t["cost_spent"].dropna().sum()) if t["cost_spent"].notna().any() else None
+    # What was paid includes the warm-up tasks, which ``run.tasks`` leaves out.
+    paid = spent_per_cell(run)
+    spent_known = paid["cost_spent_usd"].dropna()
+    spent = float(spent_known.sum()) if len(spent_known) else None
+    warmup_paid = paid["warmup_spent_usd"].dropna()
     cache = t["cache_hit"].fillna(False)
     saved_vals = (t["cost"] - t["cost_spent"])[cache].dropna()
     correct = int(correct_per_cell(run).sum())
@@ -95,8 +141,16 @@ def cost_totals(run: Run) -> dict[str, float | int | None]:
     return {
         "tasks": len(t),
         "tasks_priced": priced,
+        "tasks_unpriced": int(((t["status"] == "done").fillna(False) & ~known).sum()),
         "cost_usd": cost,
         "cost_spent_usd": spent,
+        "spent_unknown": int(paid["spent_unknown"].sum()),
+        "warmup_tasks": int(paid["warmup_tasks"].sum()),
+        "warmup_spent_usd": (
+            float(warmup_paid.sum())
+            if len(warmup_paid)
+            else (0.0 if not paid["warmup_tasks"].any() else None)
+        ),
         "saved_by_cache_usd": float(saved_vals.sum()) if len(saved_vals) or not cache.any() else None,
         "cost_per_task_usd": cost / priced if cost is not None and priced else None,
         "correct": correct,

@@ -54,6 +54,17 @@ def usd(value: Any) -> str:
     return f"${whole}.{frac.rstrip('0').ljust(2, '0')}"
 
 
+def usd_bound(value: Any, unknown: Any = 0) -> str:
+    """A cost sum that leaves out ``unknown`` tasks of unknown cost: exact when there are none,
+    else "≥ $X (N unknown)"; "unknown" when nothing is known. Never "$0" for what nobody reported."""
+    n = 0 if is_missing(unknown) else int(unknown)
+    if n == 0:
+        return usd(value)
+    if is_missing(value) or float(value) == 0:
+        return f"unknown ({n:,} tasks)"
+    return f"≥ {usd(value)} ({n:,} unknown)"
+
+
 def seconds(value: Any) -> str:
     """A duration: ms below one second."""
     if is_missing(value):

@@ -102,6 +102,28 @@ def cell_label(axes: dict[str, Any]) -> str:
     return ", ".join(f"{axis_label(k)}={v}" for k, v in axes.items())
 
 
+def axis_value_key(value: Any) -> tuple[int, Any]:
+    """Sort key of one axis value that never compares across types: numbers by value, then text,
+    then lists and mappings (in grid order: their JSON text has no meaningful order), then missing
+    values last."""
+    if value is None or (isinstance(value, float) and value != value):
+        return (3, "")
+    if isinstance(value, bool):
+        return (1, str(value).lower())
+    if isinstance(value, int | float):
+        return (0, float(value))
+    if isinstance(value, list | dict):
+        return (2, "")
+    return (1, str(value))
+
+
+def axes_sort_key(axes: dict[str, Any], names: list[str] | None = None) -> tuple[Any, ...]:
+    """Sort key of a cell from its axes: by the value of each axis in turn (``names``, default the
+    cell's own order), so tables list a sweep as 0.2, 0.4, 0.8 instead of in hash order."""
+    names = list(axes) if names is None else names
+    return tuple(axis_value_key(axes.get(name)) for name in names)
+
+
 TASKS_SQL = """
 SELECT t.task_id, t.cell_id, t.sample_id, t.replicate, t.seed, t.status, t.error_class, t.error_code,
        t.error_message, t.attempts, t.cache_hit, t.scheduled_at, t.dispatched_at,
@@ -110,7 +132,8 @@ SELECT t.task_id, t.cell_id, t.sample_id, t.replicate, t.seed, t.status, t.error
        a.t_first_token - a.t_sent AS ttft_s,
        t.usage_prompt_tokens AS prompt_tokens, t.usage_completion_tokens AS completion_tokens,
        t.usage_total_tokens AS total_tokens, t.usage_thinking_tokens AS thinking_tokens,
-       t.cost, t.cost_spent, t.cost_source
+       t.cost, t.cost_spent, t.cost_source,
+       CASE WHEN json_valid(a.notes_json) THEN json_extract(a.notes_json, '$.resolved_by') END AS resolved_by
 FROM tasks t
 LEFT JOIN (SELECT task_id, MAX(number) AS number FROM attempts GROUP BY task_id) f ON f.task_id = t.task_id
 LEFT JOIN attempts a ON a.task_id = f.task_id AND a.number = f.number
@@ -388,4 +411,7 @@ def _cells(con: sqlite3.Connection) -> pd.DataFrame:
     }
     if axis_cols:
         frame = pd.concat([frame, pd.DataFrame(axis_cols)], axis=1)
-    return frame
+    # Every table follows this order: sorted by axis values (the first axis first), ties kept in
+    # grid order, so reports list cells the same way whatever order the cells were stored in.
+    order = sorted(range(len(axes)), key=lambda i: (axes_sort_key(axes[i], names), i))
+    return frame.iloc[order].reset_index(drop=True)

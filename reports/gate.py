@@ -138,6 +138,28 @@ class GateReport:
             raise GateFailed(f"{self.summary()}; failed: {names}")
 
 
+def cache_warnings(base: RunSummary, new: RunSummary) -> list[str]:
+    """A warning per side whose finished tasks were mostly served from the response cache.
+
+    A cache hit was not timed and not paid in that run: its latency is left out and its cost is the
+    one recorded when the answer was first produced. A gate on latency or cost then compares old
+    numbers (or nothing at all), and a "passed" means little: rerun with ``--no-cache``."""
+    from reports.compare import CACHE_WARN_SHARE
+
+    out = []
+    for side, summary in (("baseline", base), ("new run", new)):
+        cached = summary.cached
+        if cached is None or cached[1] == 0 or cached[0] / cached[1] <= CACHE_WARN_SHARE:
+            continue
+        hits, done = cached
+        out.append(
+            f"{side} {summary.label}: {hits} of {done} finished tasks ({hits / done:.0%}) came from the "
+            "response cache, so its latency and cost were not measured in that run (latency is n/a, "
+            "cost is what the cached answers cost when first produced); run it with --no-cache"
+        )
+    return out
+
+
 def describe_mismatch(base: RunSummary, new: RunSummary) -> str:
     """Say how two suite versions differ, from what the summaries hold (cells and samples)."""
     parts = [
@@ -380,6 +402,7 @@ def evaluate(
             warnings.append("suite changed since the baseline; comparing the samples and cells both have")
     else:
         check_compatible(base, new)
+    warnings.extend(cache_warnings(base, new))
     g = resolve_gate(gate, base, new)
     specs = _metric_specs(g, base, new)
     pairs = pair_units(base.units, new.units)

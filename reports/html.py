@@ -175,6 +175,11 @@ def render_html(data: ReportData) -> str:
             ("thinking_tokens", "thinking tok", fmt.num),
         ],
     )
+    # Sums that leave out tasks of unknown cost are lower bounds: say so rather than show a total.
+    for row, record in zip(costs["rows"], data.costs.head(MAX_TABLE_ROWS).to_dict("records"), strict=True):
+        row[2] = fmt.usd_bound(record["cost_usd"], record["tasks_unpriced"])
+        row[3] = fmt.usd_bound(record["cost_spent_usd"], record["spent_unknown"])
+        row[6] = fmt.usd_bound(record["cost_per_correct_usd"], record["tasks_unpriced"])
     errors = _table(
         data.errors,
         [
@@ -218,7 +223,9 @@ def render_html(data: ReportData) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt.num, pct=fmt.pct, usd=fmt.usd, seconds=fmt.seconds, text=_text)
+    env.filters.update(
+        num=fmt.num, pct=fmt.pct, usd=fmt.usd, usd_bound=fmt.usd_bound, seconds=fmt.seconds, text=_text
+    )
     template = env.get_template("report.html.jinja")
     t = data.totals
     m = data.run.manifest

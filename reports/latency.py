@@ -1,7 +1,10 @@
 """Latency metrics of a run, per cell, with their percentiles.
 
-Every metric comes from the final attempt of a task that finished (status ``done``) and was not a
-cache hit (a cached answer measures the cache, not the model). Times are monotonic seconds.
+Every metric comes from the final attempt of a task that finished (status ``done``), was not a
+cache hit (a cached answer measures the cache, not the model) and was not resolved by polling after a
+conflict (attempts.notes_json ``{"resolved_by": "conflict_poll"}``: the answer was fetched from an
+earlier submission, so the attempt's times measure the polling, not the generation). Times are
+monotonic seconds.
 
     latency_s        end to end: t_done - t_sent
     ttft_s           time to first token: t_first_token - t_sent (streamed attempts only)
@@ -30,8 +33,22 @@ if TYPE_CHECKING:
 METRICS = ("latency_s", "ttft_s", "tpot_s", "decode_tps", "e2e_tps", "itl_s", "dispatch_delay_s")
 ALL_CELLS = "(all)"
 ITL_ATTEMPTS_PER_CELL = 2_000
+CONFLICT_POLL = "conflict_poll"
 """Streamed attempts per cell whose token events feed the inter-token latency percentiles. Task ids
 are hashes, so the first ones by id are an unbiased subset; this bounds memory on huge runs."""
+
+
+def timed_mask(tasks: pd.DataFrame) -> pd.Series:
+    """Tasks whose final attempt times the model: done, not from the cache, not resolved by a
+    conflict poll (see the module docstring)."""
+    done = (tasks["status"] == "done").fillna(False)
+    cached = tasks["cache_hit"].fillna(False).astype(bool)
+    polled = (
+        (tasks["resolved_by"] == CONFLICT_POLL).fillna(False).astype(bool)
+        if "resolved_by" in tasks.columns
+        else False
+    )
+    return done & ~cached & ~polled
 
 
 def task_metrics(tasks: pd.DataFrame) -> pd.DataFrame:
@@ -39,7 +56,7 @@ def task_metrics(tasks: pd.DataFrame) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    measured = (tasks["status"] == "done").fillna(False) & ~tasks["cache_hit"].fillna(False)
+    measured = timed_mask(tasks)
     completion = tasks["completion_tokens"].astype("float64")
     decode_time = tasks["t_last_token"] - tasks["t_first_token"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -77,6 +94,8 @@ def inter_token_latencies(run: Run, per_cell: int = ITL_ATTEMPTS_PER_CELL) -> pd
       FROM tasks t JOIN attempts a ON a.task_id = t.task_id
       WHERE t.warmup = 0 AND t.status = 'done' AND t.cache_hit = 0
         AND a.token_events_json IS NOT NULL
+        AND COALESCE(json_extract(CASE WHEN json_valid(a.notes_json) THEN a.notes_json END,
+                                  '$.resolved_by'), '') != 'conflict_poll'
         AND a.number = (SELECT MAX(a2.number) FROM attempts a2 WHERE a2.task_id = t.task_id)
     ) WHERE k <= ?
     """

@@ -29,9 +29,11 @@ def render_markdown(data: ReportData) -> str:
         "",
         f"**Model** `{_escape(m.get('model') or '?')}` via {_escape(m.get('provider', '?'))} · "
         f"**status** {_escape(m.get('status', '?'))} · **tasks** {fmt.num(t['tasks'])} · "
-        f"**cost** {fmt.usd(t['cost_usd'])} (spent {fmt.usd(t['cost_spent_usd'])}, "
-        f"saved by cache {fmt.usd(t['saved_by_cache_usd'])}) · "
-        f"**per correct** {fmt.usd(t['cost_per_correct_usd'])}",
+        f"**cost** {fmt.usd_bound(t['cost_usd'], t['tasks_unpriced'])} "
+        f"(spent {fmt.usd_bound(t['cost_spent_usd'], t['spent_unknown'])}"
+        + (f", of which warm-up {fmt.usd(t['warmup_spent_usd'])}" if t["warmup_tasks"] else "")
+        + f", saved by cache {fmt.usd(t['saved_by_cache_usd'])}) · "
+        f"**per correct** {fmt.usd_bound(t['cost_per_correct_usd'], t['tasks_unpriced'])}",
         "",
     ]
     failed = [c for c in data.checks if not c.passed and not c.skipped]

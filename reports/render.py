@@ -123,6 +123,8 @@ def default_checks(data: ReportData) -> list[Check]:
     """
     import math
 
+    import pandas as pd
+
     from reports.formatting import score_ci
 
     run = data.run
@@ -146,19 +148,41 @@ def default_checks(data: ReportData) -> list[Check]:
     summary = data.summary
     if not metrics:
         metrics = list(run.scorers)
+    cached = run.tasks.groupby("cell_id")["cache_hit"].sum()
+    score_names = _score_metric_names(run)
     for metric in metrics:
         for _, row in summary.drop_duplicates(["cell_id", "scorer"]).iterrows():
             cell = labels.get(str(row["cell_id"]), str(row["cell_id"]))
+            # A cell with no scored result (unscored, interrupted or budget-stopped runs) has one
+            # row whose scorer is <NA>; comparing NA gives NA, which has no truth value.
+            scorer = None if pd.isna(row["scorer"]) else str(row["scorer"])
+            done = 0 if pd.isna(row["done"]) else int(row["done"])
+            skip = ""
             if metric in GATE_METRICS:
-                if row["scorer"] is not None and row["scorer"] != run.primary_scorer and run.primary_scorer:
+                if scorer is not None and run.primary_scorer and scorer != run.primary_scorer:
                     continue  # cost and latency are per cell, not per scorer
                 column, unit = GATE_METRICS[metric]
                 value = row[column]
-                ok = value == value and value is not None
+                ok = not pd.isna(value)
                 msg = f"{metric} = {value:.6g} {unit}" if ok else f"{metric} could not be measured"
-            elif row["scorer"] == metric:
+                if not ok and done == 0:
+                    # A partial run (interrupted, budget-stopped) has not reached this cell yet.
+                    skip = f"{metric}: no task of this cell finished"
+                elif (
+                    not ok
+                    and metric.startswith(("latency", "ttft"))
+                    and cached.get(row["cell_id"], 0) >= done
+                ):
+                    msg += ": every finished task came from the cache (rerun with --no-cache)"
+            elif scorer is None and metric in score_names:
+                # Not scored (--no-score, or no task finished yet): nothing to check, not a failure.
+                value, ok = None, False
+                skip = msg = f"no scored results for {metric}" + (
+                    " (not scored: run `evals score`)" if done else " (no task of this cell finished)"
+                )
+            elif scorer == metric:
                 value = row["mean"]
-                ok = value == value
+                ok = not pd.isna(value)
                 msg = (
                     f"{metric} = {score_ci(row['mean'], row['ci_low'], row['ci_high'])} (n={row['n']}, {row['ci_method']})"
                     if ok
@@ -171,11 +195,22 @@ def default_checks(data: ReportData) -> list[Check]:
                     name=f"{metric}[{cell}]",
                     classname=f"metrics.{metric}",
                     passed=bool(ok),
-                    message=msg,
+                    message=skip or msg,
                     value=float(value) if ok else None,
+                    skipped=bool(skip),
                 )
             )
     return checks
+
+
+def _score_metric_names(run: Run) -> set[str]:
+    """Metric names that are scores: the suite's scorers, whether they scored anything or not."""
+    declared = {
+        s.get("id") or s.get("name")
+        for s in (run.manifest.get("expanded") or {}).get("scorers", [])
+        if isinstance(s, dict)
+    }
+    return {str(n) for n in declared if n} | set(run.scorers)
 
 
 def write_reports(

@@ -68,7 +68,7 @@ def pass_at_k_table(run: Run, ks: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)) 
         for k in sorted({k for k in ks if k <= n_min} | {n_min}):
             total = sum(pass_at_k(int(n), int(c), k) * cnt for (n, c), cnt in pairs.items())
             rows.append((cell_id, scorer, k, total / len(grp), len(grp)))
-    return pd.DataFrame(rows, columns=["cell_id", "scorer", "k", "pass_at_k", "samples"])
+    return _in_cell_order(pd.DataFrame(rows, columns=["cell_id", "scorer", "k", "pass_at_k", "samples"]), run)
 
 
 def error_table(run: Run) -> pd.DataFrame:
@@ -84,7 +84,16 @@ def error_table(run: Run) -> pd.DataFrame:
     g = err.groupby(["cell_id", "error_class", "error_code"], dropna=False, sort=False)
     out = g.agg(count=("task_id", "size"), example=("error_message", "first")).reset_index()
     out["rate"] = out["count"] / out["cell_id"].map(totals)
+    out = _in_cell_order(out, run)
     return out[["cell_id", "error_class", "error_code", "count", "rate", "example"]]
+
+
+def _in_cell_order(frame: pd.DataFrame, run: Run) -> pd.DataFrame:
+    """Rows in the order of ``run.cells`` (sorted by axis values), ties in their own order."""
+    order = {c: i for i, c in enumerate(run.cells["cell_id"])}
+    return frame.sort_values(
+        "cell_id", key=lambda c: c.map(order).astype("float64"), kind="stable"
+    ).reset_index(drop=True)
 
 
 NOT_WARMUP = "task_id NOT IN (SELECT task_id FROM tasks WHERE warmup = 1)"
@@ -127,8 +136,7 @@ def finish_reason_table(run: Run) -> pd.DataFrame:
     out = per_task.groupby(["cell_id", "finish_reason"], dropna=False, sort=False)["count"].sum()
     out = out.reset_index()
     out["share"] = out["count"] / out["cell_id"].map(out.groupby("cell_id")["count"].sum())
-    order = {c: i for i, c in enumerate(run.cells["cell_id"])}
-    return out.sort_values(["cell_id"], key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    return _in_cell_order(out, run)
 
 
 def cell_summary(run: Run, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:

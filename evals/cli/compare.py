@@ -69,8 +69,6 @@ def compare(
     another suite version), 3 the runs are not valid for comparison (too many errored tasks, nothing
     to pair).
     """
-    from rich.console import Console
-
     from reports.compare_render import print_terminal, to_html, to_json, to_junit, to_markdown
     from reports.gate import compare_paths
 
@@ -86,10 +84,12 @@ def compare(
     )
     if quiet:
         click.echo(report.summary())
+        # Even quiet, a comparison of cached runs must not pass silently.
+        for warning in report.warnings:
+            click.echo(f"WARNING: {warning}", err=True)
     else:
-        console = Console()
-        # CI logs are not terminals (rich would assume 80 columns and fold every cell of the table).
-        print_terminal(report, console if console.is_terminal else Console(width=200))
+        # Not a terminal (a CI log): print_terminal uses a wide console so the table is not folded.
+        print_terminal(report)
     for path, content in ((markdown_out, to_markdown), (html_out, to_html), (json_out, to_json)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

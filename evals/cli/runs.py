@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from evals.errors import StoreError
+from evals.errors import ConfigError, StoreError
 
 
 def _money(value: float | None) -> str:
@@ -35,6 +35,9 @@ def runs(directory: Path, plain: bool) -> None:
     """
     from evals.store import read_overview
 
+    if not directory.is_dir():
+        # A typo in the directory must not look like "no runs yet": exit 2 with one line.
+        raise ConfigError(f"{directory}: no such directory")
     overviews = []
     unreadable = []
     for db in sorted(directory.glob("*/run.sqlite")):
@@ -80,12 +83,13 @@ def runs(directory: Path, plain: bool) -> None:
             for row in rows:
                 click.echo("\t".join(row))
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(*header)
         for row in rows:
             table.add_row(*row)
-        Console().print(table)
+        from reports.compare_render import console_for_output
+
+        console_for_output(table).print(table)
     for message in unreadable:
         click.echo(f"warning: {message}", err=True)

@@ -110,10 +110,12 @@ class RunBuilder:
         target: str | None = "4",
         explanation: str | None = None,
         reasoning: str | None = None,
+        notes: dict[str, Any] | None = None,
     ) -> str:
         """Add one task. ``results`` is a list of (text, score value, passed); ``latency`` is
         (t_sent, t_first_token, t_last_token, t_done) of the final attempt; ``error`` is
-        (error_class, error_code) for an errored task. Returns the task id."""
+        (error_class, error_code) for an errored task; ``notes`` is the final attempt's notes_json
+        (e.g. ``{"resolved_by": "conflict_poll"}``). Returns the task id."""
         task_id = f"{cell_id}/{sample_id}/{replicate}"
         attempts: list[dict[str, Any]] = []
         for n in range(1, failed_attempts + 1):
@@ -130,6 +132,7 @@ class RunBuilder:
                 "t_last_token": last,
                 "t_done": done,
                 "token_events": token_events,
+                "notes": notes,
             }
             if error is not None:
                 final["error_class"], final["error_code"] = error
@@ -291,8 +294,8 @@ class RunBuilder:
             events = a.get("token_events")
             con.execute(
                 "INSERT INTO attempts (task_id, number, task_uuid, http_status, error_class, error_code,"
-                " t_queued, t_sent, t_first_token, t_last_token, t_done, token_events_json, n_events)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " t_queued, t_sent, t_first_token, t_last_token, t_done, token_events_json, n_events,"
+                " notes_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     t.task_id,
                     a["number"],
@@ -307,6 +310,7 @@ class RunBuilder:
                     a.get("t_done"),
                     json.dumps(events) if events is not None else None,
                     len(events) if events is not None else None,
+                    json.dumps(a["notes"]) if a.get("notes") else None,
                 ),
             )
         for r in t.results:

@@ -272,7 +272,9 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     broken = _write_run(tmp_path / "broken", 0.0, 1, errors=40)
     suite = tmp_path / "suite.yaml"
     suite.write_text(
-        "name: cli\ndataset:\n  samples: [{input: x}]\ngate:\n  metrics:\n    - {metric: exact, max_drop: 0.02}\n"
+        # The suite loader checks gate metrics against the suite's scorers: declare the one gated.
+        "name: cli\ndataset:\n  samples: [{input: x}]\nscorers: [{name: exact_match, id: exact}]\n"
+        "gate:\n  metrics:\n    - {metric: exact, max_drop: 0.02}\n"
     )
     md, junit = tmp_path / "out" / "summary.md", tmp_path / "out" / "junit.xml"
     assert _exit_code(["compare", str(a), str(same), "--suite", str(suite), "--markdown", str(md)]) == 0

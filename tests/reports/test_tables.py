@@ -33,7 +33,11 @@ def test_cost_table_by_hand(std_run: Path) -> None:
     # c-hot: the errored task has no cost; the cache hit cost 0.002 and spent nothing.
     assert (hot["tasks"], hot["tasks_priced"], hot["cache_hits"], hot["correct"]) == (4, 3, 1, 2)
     assert hot["cost_usd"] == pytest.approx(0.004)
-    assert hot["cost_spent_usd"] == pytest.approx(0.002)
+    # Spent includes the warm-up task (0.5): it was paid, though it is in no other column.
+    assert hot["cost_spent_usd"] == pytest.approx(0.502)
+    assert (hot["warmup_tasks"], hot["warmup_spent_usd"]) == (1, pytest.approx(0.5))
+    assert hot["tasks_unpriced"] == 0 and hot["spent_unknown"] == 0
+    assert cold["warmup_tasks"] == 0 and cold["warmup_spent_usd"] == 0.0  # no warm-up: a known 0
     assert hot["saved_by_cache_usd"] == pytest.approx(0.002)
     assert hot["cost_per_task_usd"] == pytest.approx(0.004 / 3)
     assert hot["cost_per_correct_usd"] == pytest.approx(0.002)
@@ -43,7 +47,8 @@ def test_cost_totals(std_run: Path) -> None:
     t = cost_totals(reports.load(std_run))
     assert t["tasks"] == 8 and t["tasks_priced"] == 7 and t["correct"] == 5
     assert t["cost_usd"] == pytest.approx(0.008)
-    assert t["cost_spent_usd"] == pytest.approx(0.006)
+    assert t["cost_spent_usd"] == pytest.approx(0.506)  # warm-up (0.5) was paid: it is spent
+    assert t["warmup_tasks"] == 1 and t["warmup_spent_usd"] == pytest.approx(0.5)
     assert t["saved_by_cache_usd"] == pytest.approx(0.002)
     assert t["cost_per_correct_usd"] == pytest.approx(0.008 / 5)
     assert t["judge_cost_usd"] is None
