@@ -1210,6 +1210,17 @@ async def _run_stored(
     )
 
 
+def _axes_order(axes: dict[str, Any]) -> tuple[tuple[str, int, float, str], ...]:
+    """Sort cells by their axis values (numbers numerically), not by their hash ids."""
+    key = []
+    for name, value in sorted(axes.items()):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            key.append((name, 0, float(value), ""))
+        else:
+            key.append((name, 1, 0.0, json.dumps(value, sort_keys=True, default=str)))
+    return tuple(key)
+
+
 def _summarise(
     store: RunStore,
     run_dir: Path,
@@ -1228,7 +1239,8 @@ def _summarise(
         row[0]
         for row in store.execute(
             """SELECT a.t_done - a.t_sent FROM attempts a JOIN tasks t ON t.task_id = a.task_id
-            WHERE t.warmup = 0 AND a.error_class IS NULL AND a.t_done IS NOT NULL AND a.t_sent IS NOT NULL"""
+            WHERE t.warmup = 0 AND a.error_class IS NULL AND a.t_done IS NOT NULL AND a.t_sent IS NOT NULL
+            AND COALESCE(json_extract(a.notes_json, '$.resolved_by'), '') != 'conflict_poll'"""
         )
     ]
     scores: list[dict[str, Any]] = []
@@ -1236,7 +1248,9 @@ def _summarise(
         for cell_id, axes, scorer, mean, n in store.execute(
             """SELECT t.cell_id, c.axes_json, s.scorer, AVG(s.value), COUNT(s.value) FROM scores s
             JOIN tasks t ON t.task_id = s.task_id JOIN cells c ON c.cell_id = t.cell_id
-            WHERE t.warmup = 0 AND s.pass_id = (SELECT MAX(pass_id) FROM scores)
+            WHERE t.warmup = 0 AND s.pass_id = (
+                SELECT MAX(p.pass_id) FROM scores p WHERE p.task_id = s.task_id
+                AND p.result_index = s.result_index AND p.scorer = s.scorer)
             GROUP BY t.cell_id, s.scorer ORDER BY t.cell_id, s.scorer"""
         ):
             scores.append(
@@ -1244,6 +1258,7 @@ def _summarise(
             )
     except Exception as exc:  # a scores table written by another version: the summary goes on without it
         warn_list.append(f"could not read scores: {exc}")
+    scores.sort(key=lambda row: (_axes_order(row["axes"]), row["scorer"]))
     return RunSummary(
         run_id=run_id,
         run_dir=run_dir,
