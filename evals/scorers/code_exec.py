@@ -15,12 +15,19 @@ from evals.sandbox import Limits, run_python
 from evals.scorers.registry import scorer
 from evals.scorers.types import Score, ScorerInput
 
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+# Markdown allows ``` and ~~~ fences; the block ends at the same kind of fence, or at the end of a
+# completion cut off by maxTokens.
+_FENCE = re.compile(
+    r"(?P<fence>```|~~~)[ \t]*(?:python3|python|py)?[ \t]*\n(?P<code>.*?)(?:(?P=fence)|\Z)",
+    re.DOTALL | re.IGNORECASE,
+)
 
 
 def extract_code(text: str) -> str:
     """The code of a completion: the fenced blocks if there are any, else the text as it is."""
-    blocks = _FENCE.findall(text)
+    # Some servers answer with Windows line ends; unified first so a "```python\r\n" fence is found.
+    unified = text.replace("\r\n", "\n")
+    blocks = [match.group("code") for match in _FENCE.finditer(unified)]
     if blocks:
         return "\n\n".join(block.rstrip() for block in blocks)
     return text

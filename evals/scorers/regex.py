@@ -27,7 +27,8 @@ class RegexScorer:
     """``pattern`` finds the answer (group ``group``; by default the first group if there is one).
 
     With ``compare: true`` (the default) the extracted text must equal a target after normalisation;
-    with ``compare: false`` a match alone passes (a format check).
+    with ``compare: false`` a match alone passes (a format check). Unless ``case_sensitive``, the
+    pattern itself ignores case too.
     """
 
     def __init__(
@@ -43,7 +44,12 @@ class RegexScorer:
         strip_punctuation: bool = False,
         target_field: str | None = None,
     ) -> None:
-        self.regex = compile_pattern(pattern, flags)
+        regex = compile_pattern(pattern, flags)
+        if not case_sensitive:
+            # case_sensitive governs the whole match: the pattern finds "ANSWER: x" as well as
+            # "Answer: x", as the comparison after it ignores case too.
+            regex = re.compile(regex.pattern, regex.flags | re.IGNORECASE)
+        self.regex = regex
         if group is None:
             group = 1 if self.regex.groups else 0
         if isinstance(group, int) and group > self.regex.groups:

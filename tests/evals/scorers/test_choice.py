@@ -35,3 +35,27 @@ def test_target_letter_index_and_choices_count(score: Any) -> None:
 def test_letter_outside_choices_is_not_extracted(score: Any) -> None:
     result = score("choice", "Answer: F", {"letters": "ABCD"}, target="A")
     assert result.passed is False
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("A spider has 8 legs. (C)", "C"),  # "A" opening a sentence is the article
+        ("A spider has 8 legs.", None),
+        ("(A) is tempting but (B) is right", "B"),
+        ("A is tempting but (B) is right", "B"),
+        ("Answer: (B). (A) is wrong because ...", "B"),
+        ("B. Because (A) is wrong", "B"),
+        ("A is correct.", "A"),
+        ("It must be A.", "A"),
+    ],
+)
+def test_articles_and_the_last_parenthesised_letter(text: str, letter: str | None) -> None:
+    assert extract_choice(text, "ABCD") == letter
+
+
+def test_target_given_as_the_text_of_a_choice(score: Any) -> None:
+    fields = {"choices": ["Lyon", "Paris", "Nice"]}
+    assert score("choice", "Answer: B", target="Paris", fields=fields).passed is True
+    wrong = score("choice", "Answer: A", target="paris", fields=fields)
+    assert wrong.error is None and wrong.passed is False and "expected B" in wrong.explanation

@@ -83,3 +83,20 @@ def test_every_humaneval_canonical_solution_passes_as_a_chat_answer() -> None:
         )
     failed = [(p["task_id"], r.explanation) for p, r in zip(problems, results, strict=True) if not r.passed]
     assert len(problems) == 164 and not failed
+
+
+def test_extract_code_crlf_and_tilde_fences() -> None:
+    assert extract_code("Sure:\r\n```python\r\nx = 1\r\n```\r\n") == "x = 1"
+    assert extract_code("~~~python\nx = '```'\n~~~\nDone.") == "x = '```'"
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "Sure:\r\n```python\r\ndef add(a, b):\r\n    return a + b\r\n```\r\n",
+        "~~~python\ndef add(a, b):\n    return a + b\n~~~\n",
+    ],
+)
+def test_code_exec_crlf_and_tilde_fences(score: Any, completion: str) -> None:
+    result = score("code_exec", completion, fields=FIELDS)
+    assert result.passed is True, result.explanation

@@ -60,3 +60,54 @@ def test_custom_pattern(score: Any) -> None:
 def test_target_without_number_is_a_scorer_error(score: Any) -> None:
     result = score("numeric", "12", target="twelve")
     assert result.value is None and result.error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Answer: 40\nHmm, let me recheck.\nAnswer: 42",
+        "The answer is 40? No wait. The answer is 42.",
+        "#### 40 … #### 42",
+        "\\boxed{40} is wrong, \\boxed{42} is right",
+        "Answer: 42. I hope the answer is right.",  # a last marker without a number gives way
+    ],
+)
+def test_the_last_answer_marker_wins(score: Any, text: str) -> None:
+    result = score("numeric", text, target=42)
+    assert result.passed is True, result.explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The answer is 12cm.", "12"),
+        ("42nd", "42"),
+        ("It is 12.", "12"),  # a full stop, not a decimal point
+        ("Total: $1,234.50.", "$1,234.50"),
+        ("1,2,3", "3"),
+        ("The answer is 3.5kg", "3.5"),
+    ],
+)
+def test_numbers_with_attached_units(text: str, expected: str) -> None:
+    assert extract_number(text) == expected
+
+
+def test_unit_suffix_scores(score: Any) -> None:
+    assert score("numeric", "The answer is 12cm.", target=12).passed is True
+
+
+def test_decimal_fractions_and_zero_denominators(score: Any) -> None:
+    assert parse_number("1.5/2") == 0.75
+    with pytest.raises(ValueError):
+        parse_number("1/0")
+    assert score("numeric", "Answer: 1.5/2", target=0.75).passed is True
+    no_number = score("numeric", "1/0", target=1)
+    assert no_number.error is None and no_number.passed is False
+    assert "no number" in no_number.explanation
+    assert extract_number("Answer: 1/0, so 5") == "5"
+
+
+def test_a_huge_fraction_is_infinite_not_a_crash(score: Any) -> None:
+    assert parse_number("1e400/2") == float("inf")
+    result = score("numeric", "Answer: 1e400/2", target=1)
+    assert result.error is None and result.passed is False

@@ -30,3 +30,11 @@ def test_format_check_without_compare(score: Any) -> None:
 def test_named_group_and_flags(score: Any) -> None:
     params = {"pattern": r"final:\s*(?P<ans>\d+)", "group": "ans", "flags": "i"}
     assert score("regex", "FINAL: 12", params, target="12").passed is True
+
+
+def test_case_insensitive_by_default_applies_to_the_pattern(score: Any) -> None:
+    params = {"pattern": r"Answer:\s*(\w+)"}
+    assert score("regex", "ANSWER: Blue", params, target="blue").passed is True
+    strict = {**params, "case_sensitive": True}
+    assert score("regex", "ANSWER: Blue", strict, target="Blue").passed is False
+    assert score("regex", "Answer: Blue", strict, target="Blue").passed is True
