@@ -9,7 +9,9 @@
     cost_per_correct_usd cost_usd / correct results (results whose primary scorer passed)
     cost_input/output/thinking_usd
                          cost_usd split in proportion to the price-table value of the prompt,
-                         completion and thinking tokens (thinking tokens are billed as output);
+                         completion and thinking tokens (thinking tokens are billed as output;
+                         for OpenAI-compatible runs, whose completion_tokens already include
+                         reasoning, the thinking share is taken out of the completion share);
                          NaN when the model has no price in its spec file
 
 Unknown costs stay unknown: a sum over no known cost is NaN, never 0, and ``tasks_priced`` says
@@ -115,8 +117,13 @@ def cost_table(run: Run) -> pd.DataFrame:
         priced = t[t["cost"].notna()]
         pg = priced.groupby("cell_id", sort=False)
         w_in = pg["prompt_tokens"].sum().astype("float64") * price.input_per_million_usd
-        w_out = pg["completion_tokens"].sum().astype("float64") * price.output_per_million_usd
-        w_think = pg["thinking_tokens"].sum().astype("float64") * price.output_per_million_usd
+        completion = pg["completion_tokens"].sum().astype("float64")
+        thinking = pg["thinking_tokens"].sum().astype("float64")
+        if run.manifest.get("provider") == "openai":
+            # OpenAI's usage counts reasoning inside completion_tokens; Runware's reports it apart.
+            completion = (completion - thinking).clip(lower=0)
+        w_out = completion * price.output_per_million_usd
+        w_think = thinking * price.output_per_million_usd
         total = (w_in + w_out + w_think).replace(0, np.nan)
         for name, w in (("input", w_in), ("output", w_out), ("thinking", w_think)):
             table[f"cost_{name}_usd"] = table["cost_usd"] * (w / total).reindex(table.index)

@@ -15,6 +15,7 @@ from reports.cost import cost_table, cost_totals
 from reports.latency import inter_token_latencies, latency_table, task_metrics, throughput_over_time
 from reports.stats import wilson_interval
 from reports.summary import error_table, finish_reason_table, pass_at_k_table
+from tests.reports.make_run import standard_run
 
 IN, OUT = 0.165, 1.326  # USD per million tokens in the model's spec file
 
@@ -41,6 +42,21 @@ def test_cost_table_by_hand(std_run: Path) -> None:
     assert hot["saved_by_cache_usd"] == pytest.approx(0.002)
     assert hot["cost_per_task_usd"] == pytest.approx(0.004 / 3)
     assert hot["cost_per_correct_usd"] == pytest.approx(0.002)
+
+
+def test_openai_cost_split_takes_reasoning_out_of_completion(tmp_path: Path) -> None:
+    """OpenAI's completion_tokens already include reasoning: the split must not count it twice."""
+    import sqlite3
+
+    run_dir = standard_run(tmp_path / "oai")
+    with sqlite3.connect(run_dir / "run.sqlite") as con:
+        con.execute("UPDATE run SET provider = 'openai'")
+    con.close()
+    cold = cost_table(reports.load(run_dir)).set_index("cell_id").loc["c-cold"]
+    # c-cold: 40 prompt, 28 completion of which 2 thinking -> 26 visible output tokens.
+    w = np.array([40 * IN, 26 * OUT, 2 * OUT])
+    split = cold[["cost_input_usd", "cost_output_usd", "cost_thinking_usd"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(split, 0.004 * w / w.sum())
 
 
 def test_cost_totals(std_run: Path) -> None:
