@@ -12,7 +12,8 @@ A task keeps its Runware shape all the way here; this module maps it onto ``POST
     settings.presencePenalty     presence_penalty              yes
     settings.frequencyPenalty    frequency_penalty             yes
     seed                         seed                          yes (best effort on some servers)
-    numberResults                n                             yes (llama.cpp answers one choice)
+    numberResults                n                             no: llama.cpp, some Ollama answer one choice
+                                                               (then sent as separate requests, see below)
     settings.topK                top_k                         no: vLLM, SGLang, llama.cpp accept it
     settings.minP                min_p                         no: vLLM, SGLang, llama.cpp accept it
     settings.repetitionPenalty   repetition_penalty            no: vLLM, SGLang accept it
@@ -25,6 +26,15 @@ A non-standard field is still sent (servers that know it use it) and listed in
 ``Attempt.notes["unverified_settings"]``; a setting with no mapping at all is listed in
 ``notes["unsent_settings"]``. Nothing is dropped silently. Cost comes from the model spec's price
 table, since these servers report none.
+
+A server that ignores ``n`` (llama.cpp's, some Ollama versions) answers one choice. A non-streaming
+answer with fewer choices than asked is completed with separate requests without ``n`` (so n = 1),
+result i with seed ``(seed + i) mod 2**32`` (the local server's convention: result i uses seed + i)
+and ``X-Request-Id: {taskUUID}-{i}``, merged into the same attempt: usage and cost summed, timing
+from the first send to the last answer, ``notes["n_fallback"]`` = the number of extra requests. A
+server that answered one choice for n > 1 is remembered (per provider instance): later tasks go
+straight to n separate requests (``notes["n_fallback_reason"]`` says which case it was). If an extra
+request fails, the attempt fails with its classified error.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ from runners.providers.common import (
     openai_output_tokens,
     reading_answer,
     scrub_attempt,
+    sum_usage,
 )
 from runners.providers.http import CONNECTIONS_PER_CLIENT, ClientPool, clients_for, http_timeout
 from runners.sse import SSEReader
@@ -77,6 +88,7 @@ SETTING_FIELDS: dict[str, tuple[str, bool]] = {
     "thinkingLevel": ("reasoning_effort", False),
 }
 FINISH_REASONS = {"stop", "length", "content_filter"}
+SEED_MODULUS = 2**32  # result i of a task uses seed (seed + i) mod 2**32, as on the local server
 
 
 def chat_request(request: Mapping[str, Any], *, stream: bool) -> tuple[dict[str, Any], list[str], list[str]]:
@@ -154,6 +166,17 @@ def _finish_reason(value: Any) -> str | None:
     return value if value in FINISH_REASONS else "unknown"
 
 
+def _missing_results(record: Attempt) -> bool:
+    return record.error is not None and record.error.code == "missingResults" and bool(record.generations)
+
+
+def _seed_of(echoed: int | None, body: Mapping[str, Any], index: int) -> int | None:
+    """The seed of result ``index`` of a request split apart: the server's echo, else the one sent."""
+    if echoed is not None or body.get("seed") is None:
+        return echoed
+    return (int(body["seed"]) + index) % SEED_MODULUS
+
+
 def _reasoning(message: Mapping[str, Any]) -> str | None:
     # vLLM and SGLang say reasoning_content; newer vLLM, Ollama and llama.cpp may say reasoning.
     value = message.get("reasoning_content") or message.get("reasoning")
@@ -188,6 +211,9 @@ class OpenAICompatProvider:
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
             transport=transport,
         )
+        # Set once the server answered one choice to n > 1: from then on such tasks are sent as n
+        # separate requests straight away instead of paying for a useless first try.
+        self.ignores_n = False
 
     @classmethod
     def from_target(
@@ -238,11 +264,20 @@ class OpenAICompatProvider:
         if unsent:
             record.notes["unsent_settings"] = unsent
         headers = {**(SSE_HEADERS if stream else JSON_HEADERS), "X-Request-Id": task_uuid}
+        number = int(body.get("n", 1))
         with anyio.move_on_after(self.timeouts.task) as scope:
             try:
                 record.timing.sent = time.perf_counter()
-                with self._pool.lease() as client:
-                    await self._exchange(client, body, headers, record, stream)
+                if stream or number == 1 or not self.ignores_n:
+                    with self._pool.lease() as client:
+                        await self._exchange(client, body, headers, record, stream)
+                    if not stream and number > 1 and _missing_results(record):
+                        await self._complete_apart(body, headers, record, number)
+                else:
+                    record.notes["n_fallback_reason"] = (
+                        f"this server ignored n before: sent as {number} separate requests"
+                    )
+                    await self._send_apart(body, headers, record, list(range(number)), [])
             except MalformedAnswer as exc:
                 record.error = malformed(str(exc), http_status=record.http_status, scrub=self._redact)
             except Exception as exc:
@@ -276,6 +311,93 @@ class OpenAICompatProvider:
                 self._parse_answer(response, raw, record, expected)
             else:
                 await self._read_stream(response, record, expected)
+
+    async def _complete_apart(
+        self, body: dict[str, Any], headers: dict[str, str], record: Attempt, number: int
+    ) -> None:
+        """Ask separately for the results a non-streaming answer left out (the server ignored ``n``)."""
+        received = {g.index for g in record.generations}
+        missing = [i for i in range(number) if i not in received]
+        if len(received) == 1:
+            self.ignores_n = True
+        record.error = None
+        record.notes.pop("missing_results", None)
+        record.notes["n_fallback_reason"] = (
+            f"the server answered {len(received)} of {number} choices: "
+            f"the other {len(missing)} were sent as separate requests"
+        )
+        if len(record.generations) == 1:
+            # The one choice is result 0, asked with the task's seed: record it like the others.
+            only = record.generations[0]
+            only.seed = _seed_of(only.seed, body, only.index)
+        first_usage = record.usage
+        kept = record.generations
+        record.generations = []
+        await self._send_apart(body, headers, record, missing, kept, first_usage=first_usage, counted=True)
+
+    async def _send_apart(
+        self,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        record: Attempt,
+        indices: list[int],
+        kept: list[Generation],
+        *,
+        first_usage: Usage | None = None,
+        counted: bool = False,
+    ) -> None:
+        """Send result ``i`` of ``indices`` alone (no ``n``, seed + i) and merge the answers into
+        ``record`` after ``kept``; the first failure (by result index) fails the whole attempt.
+
+        ``counted``: ``record`` already holds one request's answer (``kept``, ``first_usage``), so
+        every request here is an extra one; otherwise the first of them is the task's own.
+        """
+        parts: dict[int, Attempt] = {}
+
+        async def one(index: int) -> None:
+            part = Attempt(task_id=record.task_id, task_uuid=record.task_uuid, number=record.number)
+            part_body = {k: v for k, v in body.items() if k != "n"}
+            if body.get("seed") is not None:
+                part_body["seed"] = (int(body["seed"]) + index) % SEED_MODULUS
+            part_headers = dict(headers)
+            if index > 0:  # distinct ids: some servers refuse two live requests with the same one
+                part_headers["X-Request-Id"] = f"{headers['X-Request-Id']}-{index}"
+            try:
+                with self._pool.lease() as client:
+                    await self._exchange(client, part_body, part_headers, part, False)
+            except MalformedAnswer as exc:
+                part.error = malformed(str(exc), http_status=part.http_status, scrub=self._redact)
+            except Exception as exc:
+                part.error = classify_exception(exc, scrub=self._redact)
+            parts[index] = part
+
+        async with anyio.create_task_group() as group:
+            for index in indices:
+                group.start_soon(one, index)
+        record.notes["n_fallback"] = len(indices) if counted else len(indices) - 1
+        answered = [parts[i] for i in indices]
+        if answered:
+            arrived = [p.timing.headers for p in answered if p.timing.headers is not None]
+            if record.timing.headers is None and arrived:
+                record.timing.headers = min(arrived)
+            if record.http_status is None:
+                record.http_status = answered[0].http_status
+        for part in answered:
+            if part.error is not None:
+                record.error = part.error
+                record.http_status = part.http_status
+                return
+        generations = list(kept)
+        for index, part in zip(indices, answered, strict=True):
+            generation = min(part.generations, key=lambda g: g.index)
+            generation.index = index
+            generation.seed = _seed_of(generation.seed, body, index)
+            generations.append(generation)
+        record.generations = sorted(generations, key=lambda g: g.index)
+        usages = ([first_usage] if counted else []) + [p.usage for p in answered]
+        known = [u for u in usages if u is not None]
+        # An unknown part makes the sum unknown (never counted as zero).
+        record.usage = sum_usage(known) if len(known) == len(usages) else None
 
     async def fetch(self, task: Task, task_uuid: str, attempt: int) -> Attempt:
         """Chat completions cannot look up an earlier request, so there is nothing to fetch: send again."""
@@ -352,8 +474,8 @@ class OpenAICompatProvider:
         received = len({g.index for g in record.generations})
         if received < expected:
             # Fewer choices than n is not a finished task: scoring it would use fewer samples than
-            # asked for. A retry may get them all (a server that never answers n > 1, like
-            # llama.cpp's, fails every time: use numberResults 1 there).
+            # asked for. A non-streaming ``send`` asks for the missing ones separately; a stream
+            # keeps this transient error (suites refuse numberResults > 1 with stream anyway).
             record.notes["missing_results"] = expected - received
             record.error = ApiError(
                 ErrorClass.TRANSIENT,

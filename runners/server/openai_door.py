@@ -171,10 +171,18 @@ class OpenAIDoor:
         )
 
     @staticmethod
-    def _usage(outputs: list[GenerationOutput]) -> dict[str, int]:
+    def _usage(outputs: list[GenerationOutput]) -> dict[str, Any]:
+        """OpenAI's usage: ``completion_tokens`` include the reasoning tokens, which
+        ``completion_tokens_details.reasoning_tokens`` gives apart (the engine counts them apart)."""
         prompt = outputs[0].prompt_tokens if outputs else 0
-        completion = sum(o.completion_tokens for o in outputs)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        reasoning = sum(o.thinking_tokens for o in outputs)
+        completion = sum(o.completion_tokens for o in outputs) + reasoning
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
+        }
 
     async def _stream(
         self, request: GenerationRequest, ident: str, created: int, model: str, include_usage: bool

@@ -297,14 +297,142 @@ async def test_a_wrongly_shaped_stream_event_is_malformed_not_a_crash(event: dic
     assert attempt.error.error_class is ErrorClass.TRANSIENT and attempt.generations == []
 
 
-@pytest.mark.anyio
-async def test_fewer_choices_than_n_is_a_transient_error() -> None:
+def one_choice_server(seen: list[dict[str, Any]], fail_after: int | None = None, status: int = 429) -> Any:
+    """A server that ignores ``n``: one choice per request, its text naming the seed it was sent."""
+
     def handler(request: httpx.Request) -> httpx.Response:
-        assert json.loads(request.content)["n"] == 3
-        return httpx.Response(200, json=completion(content="4"))
+        sent = json.loads(request.content)
+        seen.append({**sent, "request_id": request.headers["x-request-id"]})
+        if fail_after is not None and len(seen) > fail_after:
+            return httpx.Response(status, json={"error": {"message": "busy", "code": "server_busy"}})
+        answer = completion(content=f"seed {sent.get('seed')}")
+        answer["usage"] = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
+        return httpx.Response(200, json=answer)
+
+    return handler
+
+
+@pytest.mark.anyio
+async def test_a_server_that_ignores_n_gets_separate_requests_then_is_remembered() -> None:
+    seen: list[dict[str, Any]] = []
+    price = get_spec(DEFAULT_MODEL).price  # type: ignore[union-attr]
+    assert price is not None
+    one_cost = price.cost(10, 20)
+    assert one_cost is not None
+    async with mock(one_choice_server(seen)) as p:
+        first = await p.send(make_task(numberResults=3), "u-13", 1)
+        assert p.ignores_n
+        later = await p.send(make_task(numberResults=3, seed=2**32 - 1), "u-14", 1)
+        single = await p.send(make_task(), "u-15", 1)
+
+    # First task: one request with n, then the two missing results alone, result i with seed + i.
+    assert [s.get("n") for s in seen[:3]] == [3, None, None]
+    assert sorted(s["seed"] for s in seen[1:3]) == [1235, 1236]
+    assert sorted(s["request_id"] for s in seen[:3]) == ["u-13", "u-13-1", "u-13-2"]
+    assert first.ok, first.error
+    assert [(g.index, g.text, g.seed) for g in first.generations] == [
+        (0, "seed 1234", 1234),
+        (1, "seed 1235", 1235),
+        (2, "seed 1236", 1236),
+    ]
+    assert first.notes["n_fallback"] == 2 and "1 of 3" in first.notes["n_fallback_reason"]
+    assert "missing_results" not in first.notes
+    assert first.usage is not None
+    assert (first.usage.prompt_tokens, first.usage.completion_tokens, first.usage.total_tokens) == (
+        30,
+        60,
+        90,
+    )
+    assert all(g.usage is not None and g.usage.completion_tokens == 20 for g in first.generations)
+    assert first.cost == pytest.approx(3 * one_cost)
+    t = first.timing
+    assert t.sent is not None and t.headers is not None and t.done is not None
+    assert t.sent <= t.headers <= t.done
+
+    # Later tasks go straight to n separate requests (no n sent); seeds wrap at 2**32.
+    assert all("n" not in s for s in seen[3:6])
+    assert sorted(s["seed"] for s in seen[3:6]) == [0, 1, 2**32 - 1]
+    assert later.ok, later.error
+    assert [(g.index, g.seed) for g in later.generations] == [(0, 2**32 - 1), (1, 0), (2, 1)]
+    assert later.notes["n_fallback"] == 2 and "ignored n before" in later.notes["n_fallback_reason"]
+    assert later.usage is not None and later.usage.total_tokens == 90 and later.http_status == 200
+    assert later.cost == pytest.approx(3 * one_cost)
+
+    # numberResults 1 is untouched.
+    assert len(seen) == 7 and "n" not in seen[6] and "n_fallback" not in single.notes
+
+
+@pytest.mark.anyio
+async def test_a_server_honouring_n_gets_one_request() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        seen.append(sent)
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": str(i)}, "finish_reason": "stop"}
+            for i in range(sent.get("n", 1))
+        ]
+        usage = {"prompt_tokens": 10, "completion_tokens": 60, "total_tokens": 70}
+        return httpx.Response(200, json={"choices": choices, "usage": usage})
 
     async with mock(handler) as p:
-        attempt = await p.send(make_task(numberResults=3), "u-13", 1)
+        attempt = await p.send(make_task(numberResults=3), "u-16", 1)
+        assert not p.ignores_n
+    assert attempt.ok, attempt.error
+    assert [s.get("n") for s in seen] == [3]
+    assert [g.text for g in attempt.generations] == ["0", "1", "2"]
+    assert "n_fallback" not in attempt.notes
+    assert attempt.usage is not None and attempt.usage.total_tokens == 70
+
+
+@pytest.mark.anyio
+async def test_a_partial_answer_is_completed_but_not_remembered() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        seen.append(sent)
+        count = min(sent.get("n", 1), 2)  # a server that caps n at 2
+        choices = [
+            {"index": i, "message": {"content": f"{sent['seed']}/{i}"}, "finish_reason": "stop"}
+            for i in range(count)
+        ]
+        return httpx.Response(200, json={"choices": choices})  # and reports no usage
+
+    async with mock(handler) as p:
+        attempt = await p.send(make_task(numberResults=3), "u-17", 1)
+        assert not p.ignores_n
+    assert attempt.ok, attempt.error
+    assert [g.text for g in attempt.generations] == ["1234/0", "1234/1", "1236/0"]
+    assert [s.get("n") for s in seen] == [3, None]
+    assert attempt.notes["n_fallback"] == 1
+    assert attempt.usage is None and attempt.cost is None  # unknown usage is never counted as zero
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status", "expected"), [(429, ErrorClass.THROTTLED), (400, ErrorClass.PERMANENT)])
+async def test_a_failed_extra_request_fails_the_attempt(status: int, expected: ErrorClass) -> None:
+    seen: list[dict[str, Any]] = []
+    async with mock(one_choice_server(seen, fail_after=1, status=status)) as p:
+        attempt = await p.send(make_task(numberResults=3), "u-18", 1)
+    assert len(seen) == 3
+    assert attempt.error is not None
+    assert (attempt.error.error_class, attempt.error.code) == (expected, "server_busy")
+    assert attempt.http_status == status and attempt.notes["n_fallback"] == 2
+    assert attempt.generations == [] and attempt.cost is None
+
+
+@pytest.mark.anyio
+async def test_a_stream_with_fewer_choices_than_n_is_a_transient_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert json.loads(request.content)["n"] == 3
+        body = sse_body(chunk({"content": "4"}, "stop"))
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with mock(handler) as p:
+        attempt = await p.send(make_task(numberResults=3, deliveryMethod="stream"), "u-19", 1)
+        assert not p.ignores_n
     assert attempt.error is not None and attempt.error.code == "missingResults"
     assert attempt.error.error_class is ErrorClass.TRANSIENT
     assert attempt.generations == [] and attempt.cost is None and attempt.notes["missing_results"] == 2

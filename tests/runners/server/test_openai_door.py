@@ -7,6 +7,8 @@ import json
 import httpx
 
 from runners.server import ServerHandle
+from runners.server.engines import GenerationOutput
+from runners.server.openai_door import OpenAIDoor
 from tests.runners.server.conftest import MODEL, read_sse, task
 
 
@@ -30,6 +32,7 @@ def test_chat_completion_matches_the_native_api(sim_server: ServerHandle, client
     assert [c["index"] for c in payload["choices"]] == [0, 1]
     usage = payload["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": 0}  # the sim does not reason
     native = task(
         seed=11,
         messages=[{"role": "user", "content": "Hi"}],
@@ -54,6 +57,7 @@ def test_streamed_chat_completion(sim_server: ServerHandle, client: httpx.Client
     chunks = [json.loads(e) for e in events[:-1]]
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
     assert chunks[-1]["usage"]["completion_tokens"] > 0
+    assert chunks[-1]["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0}
     streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     plain = client.post(sim_server.openai_url + "/chat/completions", json={**body, "stream": False}).json()
     assert streamed == plain["choices"][0]["message"]["content"]
@@ -70,3 +74,17 @@ def test_bad_request_gets_an_openai_error(sim_server: ServerHandle, client: http
         assert r.status_code == 400 and r.json()["error"]["param"] == param
     r = client.post(sim_server.openai_url + "/chat/completions", content=b"{")
     assert r.status_code == 400 and "error" in r.json()
+
+
+def test_usage_counts_reasoning_inside_completion_tokens() -> None:
+    # The OpenAI schema: completion_tokens include the reasoning tokens, given apart in the details.
+    outputs = [
+        GenerationOutput("a", "stop", prompt_tokens=7, completion_tokens=5, thinking_tokens=3),
+        GenerationOutput("b", "stop", prompt_tokens=7, completion_tokens=4, thinking_tokens=2),
+    ]
+    assert OpenAIDoor._usage(outputs) == {
+        "prompt_tokens": 7,
+        "completion_tokens": 14,
+        "total_tokens": 21,
+        "completion_tokens_details": {"reasoning_tokens": 5},
+    }
