@@ -10,7 +10,8 @@ value, which reports count as a scorer error, not as a wrong answer.
 
 Several results of one sample in one cell (``numberResults`` > 1, or replicates) are aggregated
 per (cell, sample, scorer): ``mean``, ``any``, ``majority`` (vote over the extracted answers when
-the scorer extracts one, else over the pass/fail verdicts) and unbiased pass@k.
+the scorer extracts one, else over the pass/fail verdicts) and unbiased pass@k. The extracted answer is
+stored in ``scores.answer`` (schema version 4), so a stored run votes on answers just like ``aggregate``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from evals.errors import ConfigError, StoreError
 from evals.records import Sample
 from evals.scorers.registry import PreparedScorer, prepare_scorer
 from evals.scorers.types import Score, ScorerInput
+from evals.store import migrate
 from evals.suite import ScorerRef, scorer_ids
 
 Aggregation = Literal["mean", "any", "all", "majority"]
@@ -72,9 +74,18 @@ def _verdict(score: Score) -> bool | None:
 def aggregate(scores: Sequence[Score], how: Aggregation) -> float | None:
     """Aggregate the scores of several results of one task; scorer errors are left out.
 
-    ``mean`` averages the values; ``any``/``all`` are 1.0 when any/all results passed; ``majority``
-    is the value of the most common extracted answer (self-consistency) when answers exist, else
-    1.0 when more than half of the verdicts passed. None when no result was scored.
+    ``mean`` averages the values; ``any``/``all`` are 1.0 when any/all results passed. ``majority``
+    (self-consistency), over the results scored without an error, in the order given:
+
+    - when at least one result has an extracted ``answer``, only those results vote: the most
+      common answer wins, a tie going to the answer given first; the aggregate is 1.0 when the first
+      result that gave the winning answer passed, else 0.0 (a scorer that extracts answers judges
+      equal answers alike, so that is whether the results that gave it passed). Results without an
+      answer (nothing extracted) do not vote;
+    - when no result has an answer (the scorer extracts none, or rows stored before answers were),
+      it is a vote over the verdicts: 1.0 when strictly more than half passed, else 0.0.
+
+    None when no result was scored.
     """
     good = [s for s in scores if s.error is None and s.value is not None]
     if not good:
@@ -154,8 +165,10 @@ def run_aggregates(
 
     By default each result's newest score by each scorer is used (a later pass that re-scored with
     one scorer leaves the others' scores current); ``pass_id`` picks one pass instead. Warm-up tasks
-    are left out. Majority vote over stored rows uses the pass/fail verdicts (the extracted answers
-    are not stored).
+    are left out. Majority vote uses the stored extracted answers (``scores.answer``) as ``aggregate``
+    does; rows without one (scorers that extract none, rows scored before schema version 4, or a
+    database older than that, read as it is) vote on their pass/fail verdicts. Results are taken in
+    (replicate, result index) order, which is what "the answer given first" means for a tie.
     """
     path = resolve_db(db_path)
     if pass_id is None:
@@ -166,16 +179,19 @@ def run_aggregates(
         which, params = "s.pass_id = ?", (pass_id,)
     groups: dict[tuple[str, str, str], list[Score]] = defaultdict(list)
     with _connect(path, readonly=True) as conn:
+        answer = "s.answer" if _has_answer_column(conn) else "NULL"
         rows = conn.execute(
-            f"""SELECT t.cell_id, t.sample_id, s.scorer, s.value, s.passed, s.error
+            f"""SELECT t.cell_id, t.sample_id, s.scorer, s.value, s.passed, s.error, {answer}
             FROM scores s JOIN tasks t ON t.task_id = s.task_id
             WHERE {which} AND t.warmup = 0
             ORDER BY t.cell_id, t.sample_id, s.scorer, t.replicate, s.result_index""",
             params,
         ).fetchall()
-    for cell_id, sample_id, scorer, value, passed, error in rows:
+    for cell_id, sample_id, scorer, value, passed, error, answer_text in rows:
         groups[(cell_id, sample_id, scorer)].append(
-            Score(value=value, passed=None if passed is None else bool(passed), error=error)
+            Score(
+                value=value, passed=None if passed is None else bool(passed), error=error, answer=answer_text
+            )
         )
     return [aggregate_group(c, s, name, scores, ks) for (c, s, name), scores in groups.items()]
 
@@ -279,6 +295,11 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _has_answer_column(conn: sqlite3.Connection) -> bool:
+    """Whether ``scores`` has the ``answer`` column (schema version 4 and later)."""
+    return any(row[1] == "answer" for row in conn.execute("PRAGMA table_info(scores)"))
+
+
 def scorer_refs_of_run(db_path: Path) -> list[ScorerRef]:
     """The scorers the run's suite asked for (from its stored expanded suite, else its text)."""
     path = resolve_db(db_path)
@@ -377,6 +398,8 @@ async def score_run_async(
     prepared = prepare_scorers(scorers, judge=judge)
     conn = _connect(path)
     try:
+        if not _has_answer_column(conn):
+            migrate(conn, path)  # an older run database: bring it to this harness's schema first
         if pass_id is None:
             row = conn.execute("SELECT MAX(pass_id) FROM scores").fetchone()
             pass_id = (row[0] or 0) + 1
@@ -416,7 +439,7 @@ async def score_run_async(
             with conn:
                 conn.executemany(
                     """INSERT OR REPLACE INTO scores(task_id, result_index, scorer, pass_id, value, passed,
-                    explanation, error, scored_at) VALUES (?,?,?,?,?,?,?,?,?)""",
+                    explanation, error, scored_at, answer) VALUES (?,?,?,?,?,?,?,?,?,?)""",
                     pending,
                 )
                 conn.executemany(
@@ -438,6 +461,8 @@ async def score_run_async(
                     else:
                         stats.total += score.value
                         stats.n_passed += 1 if _verdict(score) else 0
+                    # Stored as text (a user scorer's answer may be a number).
+                    answer = None if score.answer is None else str(score.answer)
                     pending.append(
                         (
                             row.task_id,
@@ -449,6 +474,7 @@ async def score_run_async(
                             score.explanation,
                             score.error,
                             scored_at,
+                            answer,
                         )
                     )
                     for call in score.judge_calls:

@@ -34,7 +34,7 @@ from typing import Any
 from evals.errors import StoreError
 from evals.records import ApiError, Attempt, Cell, Generation, Task, Usage
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Columns version 3 added to ``segments``: where each session sent its requests, and the clock it
 # timed them with (see ``SessionClock``).
@@ -55,6 +55,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             pid INTEGER, cli_args_json TEXT, tasks_sent INTEGER, requests INTEGER)""",
     ),
     2: tuple(f"ALTER TABLE segments ADD COLUMN {name} {kind}" for name, kind in _SEGMENT_V3_COLUMNS),
+    # Version 4: the answer a scorer extracted, so majority vote over a stored run votes on answers.
+    # Rows scored before stay NULL (their majority falls back to the pass/fail verdicts).
+    3: ("ALTER TABLE scores ADD COLUMN answer TEXT",),
 }
 
 TASK_STATUSES = ("pending", "done", "errored", "skipped")

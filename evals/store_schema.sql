@@ -1,4 +1,4 @@
--- Schema of one run's database (runs/<suite>-<timestamp>/run.sqlite), version 3
+-- Schema of one run's database (runs/<suite>-<timestamp>/run.sqlite), version 4
 -- (evals/store.py: SCHEMA_VERSION and the migrations from older versions).
 -- The runner writes it, reports read it. Times: wall clock as ISO-8601 UTC text where a person reads
 -- them, monotonic seconds (perf_counter, relative to run start) for latency arithmetic.
@@ -112,6 +112,9 @@ CREATE TABLE IF NOT EXISTS scores (
     explanation TEXT,
     error TEXT,                        -- scorer error (isolated to this result; not a wrong answer)
     scored_at TEXT,
+    -- Version 4 (last, where ALTER TABLE puts it): the answer the scorer extracted (Score.answer),
+    -- what majority vote counts; NULL when the scorer extracts none or the row predates version 4.
+    answer TEXT,
     PRIMARY KEY (task_id, result_index, scorer, pass_id)
 );
 

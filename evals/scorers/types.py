@@ -47,7 +47,8 @@ class Score:
 
     ``value`` is None only when the scorer itself failed (then ``error`` says why). ``passed`` is
     None for continuous scorers. ``answer`` is the answer the scorer extracted, when it extracts one,
-    so several results of a task can be put to a majority vote.
+    so several results of a task can be put to a majority vote; it is stored in ``scores.answer``.
+    Give equal answers equal text (normalise them): the vote compares the text exactly.
     """
 
     value: float | None

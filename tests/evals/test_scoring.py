@@ -40,8 +40,15 @@ def exploding(output: ScorerInput) -> Score:
     return Score.of(True)
 
 
-def make_run(tmp_path: Path, *, scorers: list[dict[str, Any]] | None = None) -> Path:
-    """A run directory with 2 cells x 2 samples, numberResults 3: 12 results with known answers."""
+def make_run(
+    tmp_path: Path,
+    *,
+    scorers: list[dict[str, Any]] | None = None,
+    answers: dict[tuple[str, str], list[str]] | None = None,
+    targets: dict[str, Any] | None = None,
+) -> Path:
+    """A run directory with 2 cells x 2 samples, numberResults 3: 12 results with known answers
+    (unless ``answers``, (cell, sample) -> the texts' answers, and ``targets`` say otherwise)."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     conn = sqlite3.connect(run_dir / "run.sqlite")
@@ -52,13 +59,20 @@ def make_run(tmp_path: Path, *, scorers: list[dict[str, Any]] | None = None) -> 
         provider, status, started_at) VALUES ('r1', 't', 'name: t', 'h', ?, '0', 'sim', 'completed', 'now')""",
         (json.dumps(expanded),),
     )
-    answers = {
+    answers = answers or {
         ("c1", "q1"): ["4", "4", "5"],
         ("c1", "q2"): ["9", "9", "9"],
         ("c2", "q1"): ["5", "6", "4"],
         ("c2", "q2"): ["1", "2", "3"],
     }
-    targets = {"q1": 4, "q2": 9}
+    targets = targets or {"q1": 4, "q2": 9}
+    for cell in sorted({c for c, _ in answers}):
+        n = max(len(texts) for (c, _), texts in answers.items() if c == cell)
+        conn.execute(
+            """INSERT INTO cells(cell_id, axes_json, model, settings_json, number_results, delivery_method)
+            VALUES (?, '{}', 'm', ?, ?, 'sync')""",
+            (cell, json.dumps({"numberResults": n}), n),
+        )
     for (cell, sample_id), texts in answers.items():
         task_id = f"{cell}-{sample_id}"
         sample = {
@@ -383,3 +397,80 @@ def test_aggregates_use_each_scorers_newest_pass(tmp_path: Path) -> None:
     assert groups[("c2", "q1", "finish_reason")].n_passed == 3  # still pass 1
     only_first = {(g.cell_id, g.sample_id, g.scorer): g for g in run_aggregates(run_dir, pass_id=1)}
     assert only_first[("c2", "q1", "numeric")].n_passed == 1
+
+
+# -- majority vote over stored answers ------------------------------------------------------------
+
+VOTES = {
+    ("c1", "agree"): ["7", "7", "9"],  # passes 1, 1, 0: the majority answer 7 is right
+    ("c1", "split"): ["9", "9", "7"],  # passes 0, 0, 1: the majority answer 9 is wrong, though any = 1
+    ("c1", "tie"): ["7", "8", "9"],  # passes 1, 0, 0: a three-way tie goes to 7, given first
+    ("c1", "tie_late"): ["8", "7", "9"],  # passes 0, 1, 0: the tie goes to 8, given first: wrong
+    ("c1", "unanswered"): ["7", "none", "none"],  # only 7 was extracted: results without one do not vote
+}
+
+
+def vote_run(tmp_path: Path) -> Path:
+    return make_run(tmp_path, answers=VOTES, targets={sample: 7 for _, sample in VOTES})
+
+
+def test_stored_runs_vote_on_the_extracted_answers(tmp_path: Path) -> None:
+    run_dir = vote_run(tmp_path)
+    score_run(run_dir, [ScorerRef(name="numeric")])
+    assert rows(
+        run_dir, "SELECT result_index, answer, passed FROM scores WHERE task_id = 'c1-agree' ORDER BY 1"
+    ) == [(0, "7", 1), (1, "7", 1), (2, "9", 0)]
+    assert rows(
+        run_dir, "SELECT answer FROM scores WHERE task_id = 'c1-unanswered' ORDER BY result_index"
+    ) == [
+        ("7",),
+        (None,),
+        (None,),
+    ]
+    groups = {g.sample_id: g for g in run_aggregates(run_dir)}
+    assert (groups["agree"].n_passed, groups["agree"].any, groups["agree"].majority) == (2, 1.0, 1.0)
+    assert (groups["split"].n_passed, groups["split"].any, groups["split"].majority) == (1, 1.0, 0.0)
+    assert (groups["tie"].n_passed, groups["tie"].majority) == (1, 1.0)  # a verdict vote would say 0
+    assert (groups["tie_late"].n_passed, groups["tie_late"].majority) == (1, 0.0)
+    assert (groups["unanswered"].n_passed, groups["unanswered"].majority) == (1, 1.0)
+    # The same rule as the in-memory aggregate, given the same scores in the same order.
+    numeric = [ScorerRef(name="numeric")]
+    for (_, sample_id), texts in VOTES.items():
+        sample = Sample(id=sample_id, input="q", target=7)
+        scored = [
+            score_result(f"The answer is {t}", sample=sample, scorers=numeric)["numeric"] for t in texts
+        ]
+        assert aggregate(scored, "majority") == groups[sample_id].majority
+
+
+def test_scorers_without_answers_and_old_rows_vote_on_verdicts(tmp_path: Path) -> None:
+    run_dir = vote_run(tmp_path)
+    score_run(run_dir, [ScorerRef(name="includes")])  # extracts no answer
+    assert rows(run_dir, "SELECT COUNT(*) FROM scores WHERE answer IS NOT NULL") == [(0,)]
+    groups = {g.sample_id: g for g in run_aggregates(run_dir)}
+    assert (groups["agree"].majority, groups["tie"].majority, groups["unanswered"].majority) == (
+        1.0,
+        0.0,
+        0.0,
+    )
+
+
+def test_scoring_a_version_3_run_migrates_it_first(tmp_path: Path) -> None:
+    from evals.store import SCHEMA_VERSION, stored_version
+
+    run_dir = vote_run(tmp_path)
+    score_run(run_dir, [ScorerRef(name="numeric")])
+    with sqlite3.connect(run_dir / "run.sqlite") as conn:  # make it a run scored by a version 3 harness
+        conn.execute("ALTER TABLE scores DROP COLUMN answer")
+        conn.execute("INSERT INTO schema_version(version) VALUES (3)")
+    old = {g.sample_id: g.majority for g in run_aggregates(run_dir)}  # read as it is, not migrated
+    assert old["tie"] == 0.0  # no answers stored: a vote on the verdicts
+    score_run(run_dir, [ScorerRef(name="numeric")])
+    with sqlite3.connect(run_dir / "run.sqlite") as conn:
+        assert stored_version(conn) == SCHEMA_VERSION
+    assert rows(run_dir, "SELECT pass_id, COUNT(answer), COUNT(*) FROM scores GROUP BY 1 ORDER BY 1") == [
+        (1, 0, 15),
+        (2, 13, 15),
+    ]
+    assert {g.sample_id: g.majority for g in run_aggregates(run_dir)}["tie"] == 1.0
+    assert {g.sample_id: g.majority for g in run_aggregates(run_dir, pass_id=1)} == old

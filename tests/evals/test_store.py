@@ -87,6 +87,11 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
+def drop_v4_columns(conn: sqlite3.Connection) -> None:
+    """Take out what version 4 added (``scores.answer``), as in a database written before it."""
+    conn.execute("ALTER TABLE scores DROP COLUMN answer")
+
+
 def test_create_writes_manifest_plan_and_wal(tmp_path: Path) -> None:
     db = tmp_path / "run" / "run.sqlite"
     with RunStore.create(db, manifest(), cells=[CELL], tasks=[task(i) for i in range(3)]) as store:
@@ -143,6 +148,7 @@ def test_migrates_a_version_1_database_forward(tmp_path: Path) -> None:
         pass
     with sqlite3.connect(db) as conn:  # make it look like a version 1 database
         conn.execute("DROP TABLE segments")
+        drop_v4_columns(conn)
         conn.execute("UPDATE schema_version SET version = 1")
     assert 1 in MIGRATIONS
     with RunStore.open(db) as store:
@@ -256,6 +262,7 @@ def test_migrates_a_version_2_database_and_records_sessions(tmp_path: Path) -> N
             status TEXT, pid INTEGER, cli_args_json TEXT, tasks_sent INTEGER, requests INTEGER)"""
         )
         conn.execute("INSERT INTO segments(started_at, pid) VALUES ('2026-01-01T00:00:00Z', 1)")
+        drop_v4_columns(conn)
         conn.execute("UPDATE schema_version SET version = 2")
     info = SessionInfo("runware", "https://api.runware.ai/v1", "m", 12.5, 1.7e9, 30.0)
     with RunStore.open(db) as store:
@@ -265,3 +272,35 @@ def test_migrates_a_version_2_database_and_records_sessions(tmp_path: Path) -> N
     assert rows(db, "SELECT task_uuid FROM tasks") == [("rotated-uuid",)]
     with sqlite3.connect(db) as conn:
         assert stored_version(conn) == SCHEMA_VERSION
+
+
+def test_migrates_a_version_3_database_keeping_its_scores(tmp_path: Path) -> None:
+    from evals.scoring import run_aggregates
+
+    db = tmp_path / "v3.sqlite"
+    with RunStore.create(db, manifest(), cells=[CELL], tasks=[task(0)]) as store:
+        store.finish_task(done(0))
+    with sqlite3.connect(db) as conn:  # a version 3 database: scores without the answer column
+        drop_v4_columns(conn)
+        conn.executemany(
+            """INSERT INTO scores(task_id, result_index, scorer, pass_id, value, passed, explanation)
+            VALUES ('t0', ?, 'numeric', 1, ?, ?, 'old')""",
+            [(0, 1.0, 1), (1, 0.0, 0)],
+        )
+        conn.execute("UPDATE schema_version SET version = 3")
+    assert 3 in MIGRATIONS
+    # Read as it is (reports read every version): majority falls back to the verdicts (1 of 2: no).
+    (old,) = run_aggregates(db)
+    assert (old.n, old.n_passed, old.any, old.majority) == (2, 1, 1.0, 0.0)
+    with RunStore.open(db):
+        pass
+    with sqlite3.connect(db) as conn:
+        assert stored_version(conn) == SCHEMA_VERSION == 4
+    assert rows(db, "SELECT result_index, value, passed, explanation, answer FROM scores ORDER BY 1") == [
+        (0, 1.0, 1, "old", None),
+        (1, 0.0, 0, "old", None),
+    ]
+    assert rows(db, "SELECT name FROM pragma_table_info('scores') ORDER BY cid DESC LIMIT 1") == [("answer",)]
+    assert read_overview(db).counts["done"] == 1
+    (migrated,) = run_aggregates(db)
+    assert migrated == old
