@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -55,46 +56,65 @@ class ParamSpec:
         return self.type
 
     def check(self, value: Any) -> str | None:
-        """None when ``value`` is allowed, else the reason (without the parameter name)."""
-        bad = f"{value!r} is not allowed: expected {self.allowed()}"
+        """None when ``value`` is allowed, else the reason (without the parameter name).
+
+        The reason is built only on failure and shows ``value`` through a bounded repr, so a deeply
+        nested or huge value neither recurses nor comes back whole."""
         if self.type == "bool":
-            return None if isinstance(value, bool) else bad
+            return None if isinstance(value, bool) else _not_allowed(value, self)
         if self.type == "enum":
-            return None if value in self.values else bad
+            return None if value in self.values else _not_allowed(value, self)
         if self.type == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                return bad
-            return self._check_range(value, bad)
+                return _not_allowed(value, self)
+            return self._check_range(value)
         if self.type == "float":
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                return bad
-            if (reason := self._check_range(value, bad)) is not None:
+                return _not_allowed(value, self)
+            if (reason := self._check_range(value)) is not None:
                 return reason
             if self.step and not on_step(value, self.step):
-                return f"{value!r} is off the step of {_fmt(self.step)}: expected {self.allowed()}"
+                return f"{_short(value)} is off the step of {_fmt(self.step)}: expected {self.allowed()}"
             return None
         if self.type == "string":
             if not isinstance(value, str):
-                return bad
+                return _not_allowed(value, self)
             if self.min_length is not None and len(value) < self.min_length:
-                return bad
+                return _not_allowed(value, self)
             if self.max_length is not None and len(value) > self.max_length:
                 return f"a string of {len(value)} characters is too long: expected {self.allowed()}"
             return None
         if self.type == "string_list":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                return bad
+                return _not_allowed(value, self)
             if self.min_items is not None and len(value) < self.min_items:
-                return bad
+                return _not_allowed(value, self)
             return None
         return f"unknown parameter type {self.type!r} in the model spec"
 
-    def _check_range(self, value: float, bad: str) -> str | None:
+    def _check_range(self, value: float) -> str | None:
         if self.min is not None and value < self.min:
-            return bad
+            return _not_allowed(value, self)
         if self.max is not None and value > self.max:
-            return bad
+            return _not_allowed(value, self)
         return None
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 3
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlong = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 5
+
+
+def _short(value: Any) -> str:
+    """A repr of client input bounded in depth and length (``reprlib``), for error messages."""
+    return _SHORT.repr(value)
+
+
+def _not_allowed(value: Any, param: ParamSpec) -> str:
+    return f"{_short(value)} is not allowed: expected {param.allowed()}"
 
 
 def on_step(value: float, step: float) -> bool:

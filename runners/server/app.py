@@ -22,6 +22,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -32,8 +33,10 @@ from runners.server.engines import Engine, GenerationOutput, GenerationRequest, 
 from runners.server.protocol import (
     InferenceTask,
     ProtocolError,
+    echo,
     parse_get_response,
     parse_text_inference,
+    short,
     spec_for,
 )
 from runners.server.tasks import TaskRecord, TaskStore
@@ -52,6 +55,8 @@ from runners.server.wire import (
 log = logging.getLogger(__name__)
 
 Event = tuple[str, Any]  # ("text", piece) | ("error", ProtocolError), sent from a job to its stream
+YIELD_EVERY = 64
+"""While working through a large POST, give the event loop a turn after this many tasks."""
 
 
 class _MidstreamAbort(Exception):
@@ -89,7 +94,17 @@ class ServerState:
     ) -> TaskRecord:
         """Claim the UUID, apply faults and limits, and start the job; raise ProtocolError to refuse."""
         record = self.store.claim(task)
-        fault = fault_rules.decide(self.fault_rates, self.sim.fault_seed, task.task_uuid, attempt)
+        try:
+            self._start(record, attempt, sink)
+        except BaseException:
+            if record.status == "processing" and self.store.records.get(task.key) is record:
+                self.store.release(task.key)  # refused or failed before generation: nothing paid
+            raise
+        return record
+
+    def _start(self, record: TaskRecord, attempt: int, sink: MemoryObjectSendStream[Event] | None) -> None:
+        task = record.task
+        fault = fault_rules.decide(self.fault_rates, self.sim.fault_seed, task.key, attempt)
         refusal: ProtocolError | None = None
         if fault in fault_rules.PRE_GENERATION:
             assert fault is not None
@@ -113,13 +128,11 @@ class ServerState:
                 task_type="textInference", task_uuid=task.task_uuid,
             )  # fmt: skip
         if refusal is not None:
-            self.store.release(task.task_uuid)  # refused before generation: nothing paid
-            raise refusal
+            raise refusal  # admit() releases the UUID: refused before generation, nothing paid
         record.fault = self._applicable(fault, task)
-        self.store.in_flight += 1
         assert self.task_group is not None
         self.task_group.start_soon(self.run_job, record, sink)
-        return record
+        self.store.in_flight += 1
 
     @staticmethod
     def _applicable(fault: str | None, task: InferenceTask) -> str | None:
@@ -131,7 +144,8 @@ class ServerState:
 
     async def run_job(self, record: TaskRecord, sink: MemoryObjectSendStream[Event] | None) -> None:
         task = record.task
-        uuid = task.task_uuid
+        uuid = task.task_uuid  # as sent: what the answers carry
+        key = task.key  # canonical: what the store counts under
 
         def on_text(piece: str) -> None:
             if sink is not None:
@@ -149,7 +163,7 @@ class ServerState:
                     system_prompt=task.system_prompt,
                     settings=task.settings,
                     seed=task.result_seed(index),
-                    task_uuid=uuid,
+                    task_uuid=key,
                     result_index=index,
                 )
                 # Without a listener, no per-piece callback: sync and async pay no streaming cost.
@@ -159,14 +173,14 @@ class ServerState:
                     raise _MidstreamAbort  # an empty answer: break before it is paid
                 item = self.result_item(task, index, output)
                 record.results.append(item)
-                self.store.count(self.store.paid_results, uuid)
+                self.store.count(self.store.paid_results, key)
                 if task.webhook_url is not None:
                     self.send_webhook(record, item)
-            self.store.count(self.store.paid, uuid)
+            self.store.count(self.store.paid, key)
             record.status = "success"
         except _MidstreamAbort:
             self.store.count(self.store.faults, "midstream_error")
-            self.store.release(uuid)  # discarded, not paid: the same taskUUID may be sent again
+            self.store.release(key)  # discarded, not paid: the same taskUUID may be sent again
             record.status = "error"
             record.error = ProtocolError(
                 500,
@@ -230,14 +244,14 @@ class ServerState:
         assert self.webhooks is not None and self.task_group is not None
         url = record.task.webhook_url
         assert url is not None
-        uuid = record.task.task_uuid
+        key = record.task.key
         copies = 1
         if record.fault == "duplicate_webhook":
             self.store.count(self.store.faults, "duplicate_webhook")
             copies = 2
         for _ in range(copies):
             self.task_group.start_soon(
-                self.webhooks.deliver, url, item, lambda: self.store.count(self.store.webhook_posts, uuid)
+                self.webhooks.deliver, url, item, lambda: self.store.count(self.store.webhook_posts, key)
             )
 
     # --- HTTP ---------------------------------------------------------------------------------
@@ -264,9 +278,25 @@ class ServerState:
             return await self._runware(request)
         except ProtocolError as exc:
             return error_response([exc])
+        except RecursionError:  # a backstop: input nested too deeply for some check
+            return error_response([ProtocolError(400, "invalidRequestBody", "the body is nested too deeply")])
         except Exception:  # never a traceback on the wire, and the server keeps serving
             log.exception("unexpected error answering POST /v1")
             return error_response([ProtocolError(500, "internalServerError", "unexpected server error")])
+
+    @staticmethod
+    def _task_failure(obj: Any, exc: Exception) -> ProtocolError:
+        """An unexpected exception while handling one task, as that task's own error."""
+        task_type = echo(obj.get("taskType")) if isinstance(obj, dict) else None
+        task_uuid = echo(obj.get("taskUUID")) if isinstance(obj, dict) else None
+        if isinstance(exc, RecursionError):
+            return ProtocolError(
+                400, "invalidParameter", "the task is nested too deeply", None, task_type, task_uuid
+            )
+        log.error("unexpected error handling task %s", task_uuid, exc_info=exc)
+        return ProtocolError(
+            500, "internalServerError", "unexpected server error", None, task_type, task_uuid
+        )
 
     async def _runware(self, request: Request) -> Response:
         body = await read_body(request, self.config.max_body_bytes)
@@ -280,60 +310,51 @@ class ServerState:
             raise ProtocolError(
                 400, "invalidRequestBody", "the body must be a non-empty JSON array of task objects"
             )
+        if len(tasks) > self.config.max_tasks_per_post:
+            raise ProtocolError(
+                400,
+                "tooManyTasks",
+                f"a POST may carry at most {self.config.max_tasks_per_post} tasks; this one has "
+                f"{len(tasks)}: split it",
+            )
         work = [t for t in tasks if t.get("taskType") != "authentication"]
         if not work:
             raise ProtocolError(400, "invalidRequestBody", "the body holds no task besides authentication")
 
-        data: list[dict[str, Any]] = []
+        # First validate every task, then start any: a bad task never costs another its answer.
         errors: list[ProtocolError] = []
-        admitted: list[TaskRecord] = []
-        stream: tuple[TaskRecord, MemoryObjectReceiveStream[Event]] | None = None
-        for obj in work:
-            task_type = obj.get("taskType")
-            if task_type == "getResponse":
-                self._poll(obj, data, errors)
-                continue
-            if task_type != "textInference":
-                errors.append(
-                    ProtocolError(
-                        400,
-                        "invalidTaskType",
-                        f"unsupported taskType {task_type!r}",
-                        "taskType",
-                        task_type if isinstance(task_type, str) else None,
-                        obj.get("taskUUID") if isinstance(obj.get("taskUUID"), str) else None,
-                    )  # fmt: skip
-                )
-                continue
+        plan: list[tuple[dict[str, Any], InferenceTask | None, int]] = []  # (obj, task or poll, attempt)
+        for i, obj in enumerate(work):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await anyio.sleep(0)  # a large POST must not hold the event loop
             try:
-                task = parse_text_inference(obj, self.spec, self.config.model_alias)
+                if (checked := self._check_task(obj, len(work))) is not None:
+                    plan.append(checked)
             except ProtocolError as exc:
                 errors.append(exc)
-                continue
-            attempt = self.store.count_request(task.task_uuid)
-            if task.delivery_method == "stream" and len(work) > 1:
-                errors.append(
-                    ProtocolError(
-                        400,
-                        "invalidParameter",
-                        "a stream task must travel alone in its POST",
-                        "deliveryMethod",
-                        "textInference",
-                        task.task_uuid,
-                    )  # fmt: skip
-                )
-                continue
+            except Exception as exc:
+                errors.append(self._task_failure(obj, exc))
+
+        data: list[dict[str, Any]] = []
+        admitted: list[TaskRecord] = []
+        stream: tuple[TaskRecord, MemoryObjectReceiveStream[Event]] | None = None
+        for i, (obj, task, attempt) in enumerate(plan):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await anyio.sleep(0)
             send: MemoryObjectSendStream[Event] | None = None
             receive: MemoryObjectReceiveStream[Event] | None = None
-            if task.delivery_method == "stream":
-                send, receive = anyio.create_memory_object_stream[Event](math.inf)
             try:
+                if task is None:
+                    self._poll(obj, data, errors)
+                    continue
+                if task.delivery_method == "stream":
+                    send, receive = anyio.create_memory_object_stream[Event](math.inf)
                 record = self.admit(task, attempt, send)
-            except ProtocolError as exc:
+            except Exception as exc:
                 if send is not None and receive is not None:
                     send.close()
                     receive.close()
-                errors.append(exc)
+                errors.append(exc if isinstance(exc, ProtocolError) else self._task_failure(obj, exc))
                 continue
             if receive is not None:
                 stream = (record, receive)
@@ -378,22 +399,52 @@ class ServerState:
         length = len(body) if fault != "malformed_json" else max(1, len(body) // 2)
         return RawResponse(chunks(), status_code=status, content_length=length)
 
+    def _check_task(
+        self, obj: dict[str, Any], n_work: int
+    ) -> tuple[dict[str, Any], InferenceTask | None, int] | None:
+        """Validate one task object (raise ProtocolError to refuse it); None task means a poll."""
+        task_type = obj.get("taskType")
+        if task_type == "getResponse":
+            return obj, None, 0
+        if task_type != "textInference":
+            raise ProtocolError(
+                400,
+                "invalidTaskType",
+                f"unsupported taskType {short(task_type)}",
+                "taskType",
+                echo(task_type),
+                echo(obj.get("taskUUID")),
+            )
+        task = parse_text_inference(obj, self.spec, self.config.model_alias)
+        attempt = self.store.count_request(task.key)
+        if task.delivery_method == "stream" and n_work > 1:
+            raise ProtocolError(
+                400,
+                "invalidParameter",
+                "a stream task must travel alone in its POST",
+                "deliveryMethod",
+                "textInference",
+                task.task_uuid,
+            )
+        return obj, task, attempt
+
     def _poll(self, obj: dict[str, Any], data: list[dict[str, Any]], errors: list[ProtocolError]) -> None:
         try:
-            uuid = parse_get_response(obj)
+            key = parse_get_response(obj)
         except ProtocolError as exc:
             errors.append(exc)
             return
-        self.store.count(self.store.polls, uuid)
-        record = self.store.get(uuid)
-        if record is None:
+        uuid: str = obj["taskUUID"]  # echoed exactly as this poll sent it
+        record = self.store.get(key)
+        if record is None:  # not counted: unknown UUIDs must not grow the counters
             errors.append(
                 ProtocolError(
                     400, "taskNotFound", "no task with this taskUUID", "taskUUID", "getResponse", uuid
                 )
             )
             return
-        data.extend({**item, "status": "success"} for item in record.results)
+        self.store.count(self.store.polls, key)
+        data.extend({**item, "taskUUID": uuid, "status": "success"} for item in record.results)
         if record.status == "processing":
             data.append({"taskType": "textInference", "taskUUID": uuid, "status": "processing"})
         elif record.status == "error" and record.error is not None:
@@ -477,6 +528,21 @@ class ServerState:
         return json_response({"status": "ok", "engine": self.engine.name, "model": self.config.model_alias})
 
 
+_HTTP_CODES = {404: ("notFound", "no such endpoint"), 405: ("methodNotAllowed", "method not allowed here")}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (unknown path, wrong method), in the errors envelope."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code, message = _HTTP_CODES.get(status, ("internalServerError", "unexpected server error"))
+    response = error_response(
+        [ProtocolError(status, code, f"{message}: {request.method} {request.url.path[:200]}")]
+    )
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)  # 405 keeps its Allow header
+    return response
+
+
 def build_app(config: ServerConfig) -> Starlette:
     """The ASGI application for ``config``; the engine loads in its lifespan."""
     from runners.server.openai_door import OpenAIDoor
@@ -510,6 +576,7 @@ def build_app(config: ServerConfig) -> Starlette:
             Route("/health", state.health, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _http_error, 405: _http_error},
     )
     app.state.server = state
     return app

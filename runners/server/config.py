@@ -137,6 +137,8 @@ class ServerConfig:
     """Tasks admitted (running or waiting for the engine) before the server answers 429."""
     max_body_bytes: int = 4 * 1024 * 1024
     """Larger request bodies are refused with 413."""
+    max_tasks_per_post: int = 1000
+    """A ``POST /v1`` carrying more tasks than this is refused whole with 400 ``tooManyTasks``."""
     sim: SimOptions | dict[str, Any] | None = None
     webhook_retries: int = 4
     """Attempts after the first to deliver one webhook POST on a non-2xx answer or a network error."""

@@ -1,7 +1,8 @@
 """The OpenAI-compatible door: ``POST /v1/chat/completions`` (streaming too) and ``GET /v1/models``.
 
 Requests are mapped onto the same engine, bounds and price table as the native API. This door has
-no taskUUID, no async delivery and no fault injection, as on Runware.
+no taskUUID, no async delivery and no fault injection, as on Runware; it shares the queue (and the
+sim's ``capacity``) with the native API.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class OpenAIDoor:
             return await self._complete(body)
         except ProtocolError as exc:
             return openai_error(exc)
+        except RecursionError:  # a backstop: input nested too deeply for some check
+            return openai_error(ProtocolError(400, "invalid_request_error", "the body is nested too deeply"))
         except Exception:  # never a traceback on the wire
             log.exception("unexpected error answering POST /v1/chat/completions")
             return openai_error(ProtocolError(500, "internal_error", "unexpected server error"))
@@ -132,6 +135,12 @@ class OpenAIDoor:
     async def _complete(self, body: Any) -> Response:
         turns, system, settings, seed, n, stream, include_usage = self._parse(body)
         store = self.state.store
+        capacity = self.state.capacity  # the sim's capacity, shared with the native API
+        if capacity is not None and store.in_flight + n > capacity:
+            store.count(store.faults, "capacity")
+            raise ProtocolError(
+                429, "rate_limit_exceeded", f"over the capacity of {capacity} concurrent tasks; retry later"
+            )
         if store.in_flight + n > self.state.config.queue_size:
             raise ProtocolError(429, "rate_limit_exceeded", "the model's queue is full; retry later")
         requests = [

@@ -7,6 +7,7 @@ Runware-style error code and, when one parameter is to blame, its name.
 
 from __future__ import annotations
 
+import reprlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +33,31 @@ TASK_KEYS = frozenset(
     }
 )
 SEED_MODULUS = 2**32
+MAX_ECHO = 100
+"""Longest client string (a parameter name, a taskType, a taskUUID) echoed back in an error item."""
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 3
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlong = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 5
+
+
+def short(value: Any) -> str:
+    """A bounded ``repr`` of client input for error messages: limited in depth and length, so a
+    deeply nested or huge value neither recurses nor comes back whole."""
+    return _SHORT.repr(value)
+
+
+def echo(value: Any) -> str | None:
+    """``value`` when it is a string short enough to echo in an error item's field, else None."""
+    return value if isinstance(value, str) and len(value) <= MAX_ECHO else None
+
+
+def clip(name: str) -> str:
+    """A client-given parameter name, cut to ``MAX_ECHO`` characters for an error item."""
+    return name if len(name) <= MAX_ECHO else name[:MAX_ECHO] + "..."
 
 
 @dataclass(eq=False)  # exceptions compare and hash by identity
@@ -70,7 +96,7 @@ def errors_envelope(errors: list[ProtocolError]) -> dict[str, Any]:
 class InferenceTask:
     """A validated textInference task, with the spec's defaults applied to its settings."""
 
-    task_uuid: str
+    task_uuid: str  # exactly as the client sent it: every answer echoes this form
     model: str
     messages: tuple[dict[str, str], ...]
     seed: int
@@ -80,6 +106,11 @@ class InferenceTask:
     include_cost: bool
     include_usage: bool
     settings: dict[str, Any]
+    key: str = ""  # the canonical (lowercase, hyphenated) UUID: the server's internal key
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.task_uuid)
 
     def result_seed(self, index: int) -> int:
         """Seed of result ``index``: the task's seed, then the following integers (mod 2**32)."""
@@ -103,7 +134,9 @@ def _bad(
 
 
 def check_uuid(value: Any, task_type: str) -> str:
-    """``value`` as a canonical UUID string, or a 400 naming ``taskUUID``."""
+    """``value`` as a canonical UUID string (the internal key), or a 400 naming ``taskUUID``.
+
+    Answers echo the taskUUID exactly as sent; only the server's own bookkeeping uses this form."""
     if value is None:
         raise _bad("missingParameter", "taskUUID is required", "taskUUID", None, task_type)
     try:
@@ -113,7 +146,7 @@ def check_uuid(value: Any, task_type: str) -> str:
     if parsed is None or parsed.version != 4:
         raise _bad(
             "invalidTaskUUID",
-            f"taskUUID must be a UUID v4 string, got {value!r}",
+            f"taskUUID must be a UUID v4 string, got {short(value)}",
             "taskUUID",
             None,
             task_type,
@@ -124,20 +157,23 @@ def check_uuid(value: Any, task_type: str) -> str:
 def parse_text_inference(obj: dict[str, Any], spec: ModelSpec, model_alias: str) -> InferenceTask:
     """Validate one ``textInference`` task object; raise ``ProtocolError`` naming the first bad parameter."""
     task_type = "textInference"
-    task_uuid = check_uuid(obj.get("taskUUID"), task_type)
+    key = check_uuid(obj.get("taskUUID"), task_type)
+    task_uuid: str = obj["taskUUID"]  # a valid UUID string, echoed as sent
 
     def bad(code: str, message: str, parameter: str | None) -> ProtocolError:
         return _bad(code, message, parameter, task_uuid, task_type)
 
     for key in sorted(set(obj) - TASK_KEYS):
-        raise bad("unsupportedParameter", f"unknown parameter {key!r}", key)
+        raise bad("unsupportedParameter", f"unknown parameter {short(key)}", clip(key))
 
     model = obj.get("model")
     if model is None:
         raise bad("missingParameter", "model is required", "model")
     if model != model_alias:
         raise bad(
-            "invalidModel", f"model {model!r} is not served here; this server serves {model_alias!r}", "model"
+            "invalidModel",
+            f"model {short(model)} is not served here; this server serves {model_alias!r}",
+            "model",
         )
 
     messages = _check_messages(obj.get("messages"), bad)
@@ -166,14 +202,22 @@ def parse_text_inference(obj: dict[str, Any], spec: ModelSpec, model_alias: str)
     for name in ("includeCost", "includeUsage"):
         value = obj.get(name, False)
         if not isinstance(value, bool):
-            raise bad("invalidParameter", f"{name}: {value!r} is not allowed: expected true or false", name)
+            raise bad(
+                "invalidParameter", f"{name}: {short(value)} is not allowed: expected true or false", name
+            )
         flags[name] = value
 
     webhook = obj.get("webhookURL")
     if webhook is not None:
-        parts = urlsplit(webhook) if isinstance(webhook, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise bad("invalidParameter", f"webhookURL: {webhook!r} is not an http(s) URL", "webhookURL")
+        try:
+            parts = urlsplit(webhook) if isinstance(webhook, str) else None
+            ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+            if ok and parts is not None:
+                _ = parts.port  # an out-of-range or non-numeric port raises ValueError here
+        except ValueError:  # e.g. "http://[::1": an unclosed IPv6 bracket
+            ok = False
+        if not ok:
+            raise bad("invalidParameter", f"webhookURL: {short(webhook)} is not an http(s) URL", "webhookURL")
 
     inputs = obj.get("inputs")
     if inputs is not None and not isinstance(inputs, dict):
@@ -191,6 +235,7 @@ def parse_text_inference(obj: dict[str, Any], spec: ModelSpec, model_alias: str)
         include_cost=flags["includeCost"],
         include_usage=flags["includeUsage"],
         settings=settings,
+        key=key,
     )
 
 
@@ -224,7 +269,7 @@ def _check_settings(value: Any, spec: ModelSpec, bad: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad("invalidParameter", "settings must be an object", "settings")
     for key in sorted(set(value) - set(spec.settings)):
-        raise bad("unsupportedParameter", f"unknown setting {key!r}", f"settings.{key}")
+        raise bad("unsupportedParameter", f"unknown setting {short(key)}", f"settings.{clip(key)}")
     settings = spec.setting_defaults()
     for name, given in value.items():
         if (reason := spec.settings[name].check(given)) is not None:
@@ -236,5 +281,7 @@ def _check_settings(value: Any, spec: ModelSpec, bad: Any) -> dict[str, Any]:
 def parse_get_response(obj: dict[str, Any]) -> str:
     """Validate one ``getResponse`` task object and return the taskUUID it asks about."""
     for key in sorted(set(obj) - {"taskType", "taskUUID"}):
-        raise ProtocolError(400, "unsupportedParameter", f"unknown parameter {key!r}", key, "getResponse")
+        raise ProtocolError(
+            400, "unsupportedParameter", f"unknown parameter {short(key)}", clip(key), "getResponse"
+        )
     return check_uuid(obj.get("taskUUID"), "getResponse")

@@ -68,6 +68,8 @@ def parse_json(body: bytes) -> Any:
         return loads(body)
     except ValueError as exc:  # orjson.JSONDecodeError and json.JSONDecodeError are ValueErrors
         raise ProtocolError(400, "invalidJson", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # the stdlib parser on deeply nested input
+        raise ProtocolError(400, "invalidJson", "the request body is nested too deeply") from None
 
 
 class RawResponse(Response):
