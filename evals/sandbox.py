@@ -7,16 +7,24 @@ address space, processes, file size, open files). Where the system allows it, th
 - a new network namespace (no interface but a loopback that is down: nothing can be reached);
 - a new PID namespace, so that when the program ends every process it started dies with it (a fork
   bomb or a daemonised child cannot outlive the run);
-- an unprivileged uid (``nobody``) when the harness runs as root, so the program cannot write to
-  the project or anywhere a normal user cannot;
+- an unprivileged uid when the harness runs as root (``nobody`` for the first parallel slot, then
+  uids below 65534 that no user or group has: one per slot, so that the per-uid process limit
+  of one run does not count another's processes), so the program cannot write to the project or
+  anywhere a normal user cannot;
 - a private mount namespace in which every mount but the sandbox's own directory is read-only, so
-  even world-writable places (``/tmp``, ``/dev/shm``) refuse its writes.
+  even world-writable places (``/tmp``, ``/dev/shm``) refuse its writes; in it, empty tmpfs hide
+  the project, the virtualenv (e.g. HumanEval's reference answers) and ``/root``, ``/home`` (but
+  not one that holds the interpreter), and a proc of the new PID namespace shows the program only
+  its own processes (no host command line);
+- a cgroup of its own (cgroup v2, else the v1 memory and pids hierarchies) bounding the memory and
+  the process count of the run as a whole, not only per process; removed after the run.
 
 A small launcher does this, written below as source run by the harness's own interpreter::
 
-    harness ──► launcher (root)          unshare(NET|PID|NS), read-only view, writes what it got
-                 └─► init (pid 1)        dies with the launcher (PDEATHSIG); its exit kills the rest
-                      └─► worker         drops to nobody, sets rlimits, chdir, exec python -I
+    harness ──► launcher (root)          joins the cgroup, unshare(NET|PID|NS), read-only view
+                 └─► init (pid 1)        mounts its proc; dies with the launcher (PDEATHSIG); its
+                      │                  exit kills the rest
+                      └─► worker         drops to the slot's uid, sets rlimits, chdir, exec python -I
 
 Every isolation that was not available is reported in ``SandboxResult`` rather than silently
 assumed (``isolation_notes``).
@@ -24,9 +32,13 @@ assumed (``isolation_notes``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import grp
 import json
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -34,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -52,7 +65,7 @@ class Limits:
     wall_seconds: float = 10.0
     cpu_seconds: int = 10
     memory_bytes: int = 1 << 30  # address space
-    max_processes: int = 64  # counted per uid: shared by sandboxes running at once as nobody
+    max_processes: int = 64  # per run: the run's cgroup (pids.max), else its slot's own uid
     max_file_bytes: int = 16 << 20  # also bounds what the program can print
     max_open_files: int = 256
     max_output_chars: int = 20_000  # kept of stdout and of stderr each
@@ -72,6 +85,10 @@ class SandboxResult:
     unprivileged: bool
     reason: str
     read_only_fs: bool = False  # everything but its own directory was mounted read-only
+    project_hidden: bool = False  # project, virtualenv and home directories were hidden
+    private_proc: bool = False  # /proc showed the program's own processes only
+    cgroup_limited: bool = False  # memory and process count were bounded for the run as a whole
+    attested: bool = False  # the program wrote back the run's token (see ``run_python(attest=)``)
 
     @property
     def ok(self) -> bool:
@@ -89,6 +106,12 @@ class SandboxResult:
             missing.append("ran with the harness's privileges")
         if not self.read_only_fs:
             missing.append("read-only file system view unavailable")
+        if not self.project_hidden:
+            missing.append("project and home directories readable")
+        if not self.private_proc:
+            missing.append("host processes visible in /proc")
+        if not self.cgroup_limited:
+            missing.append("no cgroup: memory bounded per process only")
         return "; ".join(missing)
 
 
@@ -98,6 +121,14 @@ LAUNCHER = r"""
 import ctypes, json, os, resource, signal, sys
 cfg = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
+# Join the run's cgroup(s) first, so that every process started from here on is counted in them.
+cgroup = bool(cfg["cgroup_procs"])
+for procs in cfg["cgroup_procs"]:
+    try:
+        with open(procs, "w") as fh:
+            fh.write(str(os.getpid()))
+    except OSError:
+        cgroup = False
 NEWNET, NEWPID, NEWUSER = 0x40000000, 0x20000000, 0x10000000
 PR_SET_PDEATHSIG = 1
 def unshare(flags):
@@ -116,8 +147,8 @@ drop = root and cfg["drop_to"] is not None
 NEWNS, MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20000, 1, 32, 4096, 16384, 1 << 18
 KEEP = 2 | 4 | 8 | 1024 | 2048  # nosuid, nodev, noexec, noatime, nodiratime: locked flags to keep
 
-def mount(source, target, flags):
-    return libc.mount(source, target, None, flags, None) == 0
+def mount(source, target, flags, fstype=None, data=None):
+    return libc.mount(source, target, fstype, flags, data) == 0
 
 def unescape(path):
     return path.encode().decode("unicode_escape").encode("latin-1")
@@ -144,9 +175,20 @@ def read_only_view():
             done = done and point.startswith((b"/proc", b"/sys"))
     return done
 
+def hide(paths):
+    # An empty read-only tmpfs over each directory the program has no business reading (the
+    # project, the virtualenv with the benchmarks' reference answers, home directories).
+    done = True
+    for path in paths:
+        if os.path.isdir(path):
+            done = mount(b"tmpfs", path.encode(), 2 | 4 | 8 | MS_RDONLY, b"tmpfs", b"size=4k,mode=755") and done
+    return done
+
 read_only = read_only_view() if cfg["read_only"] else False
+hidden = hide(cfg["hide"]) if read_only else False
 with open(cfg["status_path"], "w") as fh:
-    json.dump({"net": net, "pid": pid_ns, "unprivileged": drop or not root, "read_only": read_only}, fh)
+    json.dump({"net": net, "pid": pid_ns, "unprivileged": drop or not root, "read_only": read_only,
+               "hidden": hidden, "cgroup": cgroup}, fh)
 
 def worker():
     if drop:
@@ -184,6 +226,10 @@ def spawn(body):
 
 def init():
     # pid 1 of the new namespace: wait for the worker, and by exiting, end everything it left.
+    # A proc of its own namespace shows the program its own processes only (no host command line).
+    private_proc = pid_ns and read_only and mount(b"proc", b"/proc", 2 | 4 | 8, b"proc")
+    with open(cfg["proc_path"], "w") as fh:
+        json.dump({"private_proc": private_proc}, fh)
     worker_pid = spawn(worker)
     while True:
         done, wait_status, usage = os.wait4(-1, 0)
@@ -197,17 +243,148 @@ _, wait_status = os.waitpid(middle, 0)
 sys.exit(status_of(wait_status))
 """
 
-_slots = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
-_slots_lock = threading.Lock()
+_max_parallel = max(1, min(4, os.cpu_count() or 1))
+_busy_slots: set[int] = set()
+_slots_changed = threading.Condition()
 
 
 def set_max_parallel(count: int) -> None:
     """Bound how many sandboxed programs run at once in this process (default: min(4, CPUs))."""
-    global _slots
+    global _max_parallel
     if count < 1:
         raise ValueError("at least one sandbox must be allowed to run")
-    with _slots_lock:
-        _slots = threading.BoundedSemaphore(count)
+    with _slots_changed:
+        _max_parallel = count
+        _slots_changed.notify_all()
+
+
+@contextlib.contextmanager
+def _slot() -> Iterator[int]:
+    """A parallel slot (0, 1, ...): at most ``_max_parallel`` are held at once."""
+    with _slots_changed:
+        _slots_changed.wait_for(lambda: len(_busy_slots) < _max_parallel)
+        slot = min(set(range(len(_busy_slots) + 1)) - _busy_slots)
+        _busy_slots.add(slot)
+    try:
+        yield slot
+    finally:
+        with _slots_changed:
+            _busy_slots.discard(slot)
+            _slots_changed.notify_all()
+
+
+@functools.cache
+def uid_for_slot(slot: int) -> int:
+    """The unprivileged uid of a parallel slot: ``nobody`` (65534) for slot 0, then the uids below it
+    that no user or group of this system has, so that RLIMIT_NPROC (counted per uid) is per slot."""
+    uid, free = NOBODY, -1
+    while True:
+        if uid == NOBODY or not _uid_or_gid_taken(uid):
+            free += 1
+            if free == slot:
+                return uid
+        uid -= 1
+        if uid < 1000:
+            raise RuntimeError("no free uid for another sandbox slot")
+
+
+def _uid_or_gid_taken(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        pass
+    try:
+        grp.getgrgid(uid)
+        return True
+    except KeyError:
+        return False
+
+
+def _cgroup_dirs() -> list[tuple[str, Path]]:
+    """Where a run's cgroup can be made: [("v2", parent)] on a writable cgroup2 hierarchy with the
+    memory and pids controllers, else [("v1", memory parent), ("v1", pids parent)], else []."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        own = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    paths = dict((line.split(":", 2)[1], line.split(":", 2)[2]) for line in own if line.count(":") >= 2)
+    if (root / "cgroup.controllers").exists():  # unified hierarchy
+        base = root / paths.get("", "/").lstrip("/")
+        try:
+            controllers = (base / "cgroup.controllers").read_text().split()
+            if {"memory", "pids"} <= set(controllers):
+                (base / "cgroup.subtree_control").write_text("+memory +pids")
+                return [("v2", base)]
+        except OSError:
+            pass
+        return []
+    found = []
+    for name in ("memory", "pids"):
+        mount = root / name
+        own_dir = mount / paths.get(name, "/").lstrip("/")
+        base = own_dir if own_dir.is_dir() else mount
+        if not os.access(base, os.W_OK):
+            return []
+        found.append(("v1", base))
+    return found
+
+
+def _make_cgroups(limits: Limits) -> list[Path]:
+    """The run's own cgroup directories with its limits set ([] when cgroups are unavailable)."""
+    made: list[Path] = []
+    name = f"evals-sandbox-{os.getpid()}-{secrets.token_hex(6)}"
+    try:
+        for kind, base in _cgroup_dirs():
+            group = base / name
+            group.mkdir()
+            made.append(group)
+            settings = {
+                "memory.max": limits.memory_bytes,
+                "memory.swap.max": 0,
+                "pids.max": limits.max_processes + 2,  # + the launcher and init
+                "memory.limit_in_bytes": limits.memory_bytes,
+                "memory.memsw.limit_in_bytes": limits.memory_bytes,
+            }
+            for key, value in settings.items():
+                if (group / key).exists():
+                    (group / key).write_text(str(value))
+            if kind == "v2" and not (group / "memory.max").exists():
+                raise OSError("no memory controller")
+    except OSError:
+        _remove_cgroups(made)
+        return []
+    return made
+
+
+def _oom_killed(groups: list[Path]) -> bool:
+    for group in groups:
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                for line in (group / name).read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and int(value) > 0:
+                        return True
+            except (OSError, ValueError):
+                pass
+    return False
+
+
+def _remove_cgroups(groups: list[Path]) -> None:
+    for group in groups:
+        for _ in range(50):
+            try:
+                if (group / "cgroup.kill").exists():
+                    (group / "cgroup.kill").write_text("1")
+                else:
+                    for pid in (group / "cgroup.procs").read_text().split():
+                        with contextlib.suppress(OSError):
+                            os.kill(int(pid), signal.SIGKILL)
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.02)
 
 
 @functools.cache
@@ -295,15 +472,36 @@ def run_python(
     files: dict[str, str] | None = None,
     drop_privileges: bool = True,
     read_only_root: bool = True,
+    attest: bool = False,
 ) -> SandboxResult:
     """Run ``source`` as a Python program in a sandbox and report how it ended.
 
     ``files`` are extra files written into the working directory first (name -> text). The call
     blocks; at most ``set_max_parallel`` programs run at once, callers beyond that wait their turn.
+
+    With ``attest``, the program can read a random one-time token from the pipe whose descriptor is
+    in ``$EVALS_TOKEN_FD`` and later write it back to the one in ``$EVALS_REPORT_FD``; the result's
+    ``attested`` says whether it did. The token is in no file, argument or variable, so a program
+    can only echo it if its trusted part read it (see ``evals.scorers.code_exec``).
     """
     limits = limits or Limits()
-    with _slots:
-        return _run(source, limits, stdin, files or {}, drop_privileges, read_only_root)
+    with _slot() as slot:
+        return _run(source, limits, stdin, files or {}, drop_privileges, read_only_root, attest, slot)
+
+
+def _hidden_dirs(interpreter: str, rw_dir: str) -> list[str]:
+    """Directories to hide from the program: the project (the directory holding ``evals``), the
+    virtualenv, /root and /home -- except one that holds the interpreter or the sandbox directory."""
+    project = Path(__file__).resolve().parent.parent
+    candidates = [str(project), "/root", "/home"]
+    if os.path.realpath(sys.prefix) != os.path.realpath(sys.base_prefix):
+        candidates.append(os.path.realpath(sys.prefix))
+    needed = [Path(os.path.realpath(interpreter)).parent.parent, Path(rw_dir)]
+    return [
+        path
+        for path in dict.fromkeys(candidates)
+        if path != "/" and not any(n == Path(path) or Path(path) in n.parents for n in needed)
+    ]
 
 
 def _run(
@@ -313,15 +511,23 @@ def _run(
     files: dict[str, str],
     drop_privileges: bool,
     read_only_root: bool,
+    attest: bool,
+    slot: int,
 ) -> SandboxResult:
     is_root = os.geteuid() == 0
-    drop_to = NOBODY if (is_root and drop_privileges) else None
+    # Each parallel slot has its own uid, so that the per-uid process limit is per run.
+    drop_to = uid_for_slot(slot) if (is_root and drop_privileges) else None
     interpreter = interpreter_for(drop_to)
     if interpreter is None and drop_to is not None:
         drop_to = None  # no interpreter that nobody can run: run as is, and say so in the result
         interpreter = interpreter_for(None)
     assert interpreter is not None
+    # The real file, not a virtualenv's link to it: the program gets the bare standard library (no
+    # site-packages holding, e.g., HumanEval's reference answers) and the virtualenv can be hidden.
+    interpreter = os.path.realpath(interpreter)
     outer = Path(tempfile.mkdtemp(prefix="evals-sandbox-"))
+    groups = _make_cgroups(limits)
+    pipes: list[int] = []
     try:
         # The outer directory holds the harness's files (status, captured output); the program
         # only gets ``work``, owned by the uid it runs as.
@@ -338,22 +544,38 @@ def _run(
         if drop_to is not None:
             for path in [work, *work.rglob("*")]:
                 os.chown(path, drop_to, drop_to)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(work),
+            "TMPDIR": str(work),
+            "LANG": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        token = secrets.token_hex(16).encode()
+        pass_fds: tuple[int, ...] = ()
+        if attest:
+            token_r, token_w = os.pipe()
+            report_r, report_w = os.pipe()
+            pipes += [token_r, token_w, report_r, report_w]
+            os.write(token_w, token)
+            os.close(token_w)
+            pipes.remove(token_w)
+            os.set_blocking(report_r, False)
+            pass_fds = (token_r, report_w)
+            env["EVALS_TOKEN_FD"], env["EVALS_REPORT_FD"] = str(token_r), str(report_w)
         config = {
             "drop_to": drop_to,
+            "cgroup_procs": [str(group / "cgroup.procs") for group in groups],
+            "hide": _hidden_dirs(interpreter, os.path.realpath(outer)),
+            "proc_path": str(outer / "proc.json"),
             "status_path": str(outer / "status.json"),
             "rw_dir": os.path.realpath(outer),
             "read_only": read_only_root,
             "exit_path": str(outer / "exit.json"),
             "cwd": str(work),
             "argv": [interpreter, "-I", "-B", "main.py"],
-            "env": {
-                "PATH": "/usr/local/bin:/usr/bin:/bin",
-                "HOME": str(work),
-                "TMPDIR": str(work),
-                "LANG": "C.UTF-8",
-                "PYTHONHASHSEED": "0",
-                "PYTHONDONTWRITEBYTECODE": "1",
-            },
+            "env": env,
             "limits": {
                 "cpu": int(limits.cpu_seconds),
                 "memory": int(limits.memory_bytes),
@@ -380,7 +602,11 @@ def _run(
                 cwd=str(outer),
                 start_new_session=True,  # one process group to kill on timeout
                 close_fds=True,
+                pass_fds=pass_fds,
             )
+            for fd in pass_fds:  # the child's ends: the parent keeps only the report's read end
+                os.close(fd)
+                pipes.remove(fd)
             try:
                 proc.wait(timeout=limits.wall_seconds)
             except subprocess.TimeoutExpired:
@@ -396,12 +622,25 @@ def _run(
         except (OSError, ValueError):
             status = {"net": False, "pid": False, "unprivileged": not is_root}
         try:
+            private_proc = bool(json.loads((outer / "proc.json").read_text())["private_proc"])
+        except (OSError, ValueError, KeyError):
+            private_proc = False
+        attested = False
+        if attest:
+            report = b""
+            with contextlib.suppress(OSError):  # non-blocking: a stray writer cannot hang us
+                report = os.read(pipes[-1], 4096)
+            attested = secrets.compare_digest(report, token)
+        oom = _oom_killed(groups)
+        try:
             cpu_used = float(json.loads((outer / "exit.json").read_text())["cpu"])
         except (OSError, ValueError, KeyError):
             cpu_used = 0.0
         stdout = _read(out_path, limits.max_output_chars)
         stderr = _read(err_path, limits.max_output_chars)
         kind, reason = _classify(None if timed_out else proc.returncode, timed_out, stderr, limits, cpu_used)
+        if oom and not timed_out:  # a process of the run was killed for the run's memory limit
+            kind, reason = "memory_limit", f"memory limit of {limits.memory_bytes >> 20} MiB exceeded"
         return SandboxResult(
             status=kind,
             returncode=None if timed_out else proc.returncode,
@@ -412,7 +651,14 @@ def _run(
             pid_isolated=bool(status.get("pid")),
             unprivileged=bool(status.get("unprivileged")),
             read_only_fs=bool(status.get("read_only")),
+            project_hidden=bool(status.get("hidden")),
+            private_proc=private_proc,
+            cgroup_limited=bool(status.get("cgroup")),
+            attested=attested,
             reason=reason,
         )
     finally:
+        for fd in pipes:
+            os.close(fd)
+        _remove_cgroups(groups)
         shutil.rmtree(outer, ignore_errors=True)

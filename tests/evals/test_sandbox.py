@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -57,7 +58,8 @@ def test_file_size_limit() -> None:
 
 
 def _nobody_processes() -> int:
-    out = subprocess.run(["ps", "-u", str(sandbox.NOBODY), "-o", "pid="], capture_output=True, text=True)
+    uids = ",".join(str(sandbox.uid_for_slot(slot)) for slot in range(4))
+    out = subprocess.run(["ps", "-u", uids, "-o", "pid="], capture_output=True, text=True)
     return len(out.stdout.split())
 
 
@@ -184,3 +186,102 @@ def test_parallel_runs_are_bounded() -> None:
     assert elapsed >= 1.2  # two waves of two
     with pytest.raises(ValueError):
         set_max_parallel(0)
+
+
+def test_attestation_needs_the_token_written_back() -> None:
+    echo = (
+        "import os\n"
+        "token = os.read(int(os.environ['EVALS_TOKEN_FD']), 64)\n"
+        "os.write(int(os.environ['EVALS_REPORT_FD']), token)\n"
+    )
+    assert run_python(echo, limits=FAST, attest=True).attested
+    forged = "import os\nos.write(int(os.environ['EVALS_REPORT_FD']), b'0' * 32)\n"
+    result = run_python(forged, limits=FAST, attest=True)
+    assert result.ok and not result.attested
+    assert not run_python("print(1)", limits=FAST).attested
+
+
+def test_project_venv_and_host_processes_are_hidden() -> None:
+    project = Path(sandbox.__file__).resolve().parent.parent
+    program = (
+        "import os\n"
+        f"try:\n    open({str(project / 'evals' / '__init__.py')!r}).read(); print('READ')\n"
+        "except OSError as e:\n    print('unreadable', type(e).__name__)\n"
+        f"print('listing', os.listdir({str(project)!r}))\n"
+        "print('pids', sum(p.isdigit() for p in os.listdir('/proc')))\n"
+    )
+    result = run_python(program, limits=FAST)
+    assert result.ok, result.reason
+    if not result.project_hidden:
+        assert "project and home directories readable" in result.isolation_notes
+        pytest.skip("no mount namespace here: the project stays readable")
+    assert "READ" not in result.stdout and "listing []" in result.stdout
+    if sys.prefix != sys.base_prefix:  # the virtualenv (HumanEval's reference answers) is hidden too
+        venv = run_python(
+            f"import os\np = {sys.prefix!r}\nprint(os.listdir(p) if os.path.isdir(p) else [])", limits=FAST
+        )
+        assert venv.stdout.strip() == "[]", venv.stdout
+    if not result.private_proc:
+        assert "host processes visible in /proc" in result.isolation_notes
+        pytest.skip("no private /proc here")
+    visible = int(result.stdout.split("pids ")[1].splitlines()[0])
+    assert visible <= 2, result.stdout  # init and the program: nothing of the host
+
+
+def test_total_memory_of_a_run_is_bounded_by_its_cgroup() -> None:
+    program = (
+        "import os, time\npids = []\n"
+        "for i in range(3):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        b = bytearray(200 << 20)\n"
+        "        for j in range(0, len(b), 4096):\n            b[j] = 1\n"
+        "        time.sleep(0.5)\n        os._exit(0)\n"
+        "    pids.append(pid)\n"
+        "for pid in pids:\n    os.waitpid(pid, 0)\n"
+    )
+    result = run_python(program, limits=Limits(wall_seconds=15, memory_bytes=256 << 20))
+    if not result.cgroup_limited:
+        assert "no cgroup" in result.isolation_notes
+        pytest.skip("no writable cgroup hierarchy with memory and pids controllers here")
+    assert result.status == "memory_limit", (result.status, result.reason)
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup-pids", "uid-per-slot"])
+def test_one_runs_processes_do_not_starve_another(monkeypatch: pytest.MonkeyPatch, cgroups: bool) -> None:
+    if not cgroups:  # the fallback: RLIMIT_NPROC only, counted per uid, and each slot has its own
+        monkeypatch.setattr(sandbox, "_cgroup_dirs", list)
+    hog = (
+        "import os, time\nn = 0\n"
+        "for i in range(14):\n"
+        "    if os.fork() == 0:\n        time.sleep(1.5)\n        os._exit(0)\n"
+        "    n += 1\n"
+        "print('forked', n)\ntime.sleep(1.5)\n"
+    )
+    victim = (
+        "import subprocess, sys\n"
+        "print(subprocess.run([sys.executable, '-c', 'print(42)'], capture_output=True, text=True).stdout)"
+    )
+    limits = Limits(wall_seconds=8, cpu_seconds=4, memory_bytes=256 << 20, max_processes=16)
+    out: dict[str, sandbox.SandboxResult] = {}
+    thread = threading.Thread(target=lambda: out.setdefault("hog", run_python(hog, limits=limits)))
+    thread.start()
+    time.sleep(0.7)
+    result = run_python(victim, limits=limits)
+    thread.join()
+    assert out["hog"].ok and "forked 14" in out["hog"].stdout, out["hog"].reason
+    assert result.ok and result.stdout.strip() == "42", result.reason
+    assert result.cgroup_limited is (cgroups and bool(sandbox._cgroup_dirs()))
+
+
+def test_slot_uids_do_not_collide_with_real_users() -> None:
+    import grp
+    import pwd
+
+    uids = [sandbox.uid_for_slot(slot) for slot in range(4)]
+    assert uids[0] == sandbox.NOBODY and len(set(uids)) == 4
+    for uid in uids[1:]:
+        with pytest.raises(KeyError):
+            pwd.getpwuid(uid)
+        with pytest.raises(KeyError):
+            grp.getgrgid(uid)

@@ -100,3 +100,19 @@ def test_extract_code_crlf_and_tilde_fences() -> None:
 def test_code_exec_crlf_and_tilde_fences(score: Any, completion: str) -> None:
     result = score("code_exec", completion, fields=FIELDS)
     assert result.passed is True, result.explanation
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "```python\ndef add(a, b):\n    return a - b\nimport os\nos._exit(0)\n```",
+        "```python\ndef add(a, b):\n    return a - b\nimport atexit, os\natexit.register(os._exit, 0)\n```",
+        "```python\ndef add(a, b):\n    return 0\nraise SystemExit\n```",
+        "```python\ndef add(a, b):\n    return 0\nimport os\nos.write(int(os.environ.get('EVALS_REPORT_FD', 1)), b'x' * 32)\nos._exit(0)\n```",
+    ],
+    ids=["os._exit", "atexit", "SystemExit", "forged-report"],
+)
+def test_exiting_early_with_status_0_is_not_a_pass(score: Any, completion: str) -> None:
+    result = score("code_exec", completion, fields=FIELDS)
+    assert result.error is None
+    assert result.passed is False, result.explanation
