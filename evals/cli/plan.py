@@ -83,10 +83,15 @@ def _render(plan: Plan) -> None:
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=None,
     help="Also plan the gate's power: samples needed to catch a drop of this size (e.g. 0.03) "
-    "with 80%% power, and the smallest drop the suite can catch now.",
+    "with the --power probability, and the smallest drop the suite can catch now.",
 )
 @click.option(
-    "--power", "power", type=click.FloatRange(0.5, 1, max_open=True), default=0.8, show_default=True
+    "--power",
+    "power",
+    type=click.FloatRange(0.5, 1, max_open=True),
+    default=0.8,
+    show_default=True,
+    help="Probability the gate should have of catching the --detect drop.",
 )
 @click.option(
     "--p0", type=click.FloatRange(0, 1), default=None, help="Baseline pass rate, when no baseline file."
