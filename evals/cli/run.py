@@ -204,6 +204,27 @@ def _with_shared(f: Any) -> Any:
     return f
 
 
+def _shared_arguments(kw: dict[str, Any]) -> dict[str, Any]:
+    """The options `run` and `resume` share, as `_execute` keywords (--no-X flags become X=False)."""
+    passed = (
+        "provider",
+        "endpoint",
+        "model",
+        "concurrency",
+        "max_cost",
+        "max_tasks",
+        "limit",
+        "no_cache",
+        "refresh_cache",
+        "cache_path",
+        "grace",
+        "progress",
+        "baseline",
+        "allow_provider_change",
+    )
+    return {**{name: kw[name] for name in passed}, "report": not kw["no_report"], "score": not kw["no_score"]}
+
+
 @click.command("run")
 @click.argument("suite", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -247,22 +268,7 @@ def run(suite: Path, out: Path | None, resume_dir: str | None, **kw: Any) -> Non
         run_dir=run_dir,
         resume=resume,
         cli_args=cli_args,
-        provider=kw["provider"],
-        endpoint=kw["endpoint"],
-        model=kw["model"],
-        concurrency=kw["concurrency"],
-        max_cost=kw["max_cost"],
-        max_tasks=kw["max_tasks"],
-        limit=kw["limit"],
-        no_cache=kw["no_cache"],
-        refresh_cache=kw["refresh_cache"],
-        cache_path=kw["cache_path"],
-        grace=kw["grace"],
-        progress=kw["progress"],
-        report=not kw["no_report"],
-        score=not kw["no_score"],
-        baseline=kw["baseline"],
-        allow_provider_change=kw["allow_provider_change"],
+        **_shared_arguments(kw),
     )
 
 
@@ -297,20 +303,5 @@ def resume(run_dir: Path, suite_path: Path | None, **kw: Any) -> None:
         run_dir=run_dir,
         resume=True,
         cli_args=cli_args,
-        provider=kw["provider"],
-        endpoint=kw["endpoint"],
-        model=kw["model"],
-        concurrency=kw["concurrency"],
-        max_cost=kw["max_cost"],
-        max_tasks=kw["max_tasks"],
-        limit=kw["limit"],
-        no_cache=kw["no_cache"],
-        refresh_cache=kw["refresh_cache"],
-        cache_path=kw["cache_path"],
-        grace=kw["grace"],
-        progress=kw["progress"],
-        report=not kw["no_report"],
-        score=not kw["no_score"],
-        baseline=kw["baseline"],
-        allow_provider_change=kw["allow_provider_change"],
+        **_shared_arguments(kw),
     )
