@@ -45,6 +45,7 @@ class LocalProvider:
             # The harness's own server must not refuse the harness's own concurrency with 429s;
             # overload is simulated on purpose with sim.capacity instead.
             queue_size=max(ServerConfig.queue_size, self.target.concurrency),
+            n_threads=self.target.threads or ServerConfig.n_threads,
         )
         stack = contextlib.ExitStack()
         # Starting the server (and loading a model) blocks: do it off the event loop.
