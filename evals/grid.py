@@ -306,3 +306,25 @@ def build_grid(suite: Suite, spec: ModelSpec | None) -> tuple[GridPlan, list[Iss
 def _on_step(value: float, step: float) -> bool:
     ratio = value / step
     return abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1
+
+
+def axis_value_key(value: Any) -> tuple[int, Any]:
+    """Sort key of one axis value that never compares across types: numbers by value, then text,
+    then lists and mappings (in grid order: their JSON text has no meaningful order), then missing
+    values last."""
+    if value is None or (isinstance(value, float) and value != value):
+        return (3, "")
+    if isinstance(value, bool):
+        return (1, str(value).lower())
+    if isinstance(value, int | float):
+        return (0, float(value))
+    if isinstance(value, list | dict):
+        return (2, "")
+    return (1, str(value))
+
+
+def axes_sort_key(axes: dict[str, Any], names: list[str] | None = None) -> tuple[Any, ...]:
+    """Sort key of a cell from its axes: by the value of each axis in turn (``names``, default the
+    cell's own order), so tables list a sweep as 0.2, 0.4, 0.8 instead of in hash order."""
+    names = list(axes) if names is None else names
+    return tuple(axis_value_key(axes.get(name)) for name in names)

@@ -74,7 +74,7 @@ class ParamSpec:
             if (reason := self._check_range(value)) is not None:
                 return reason
             if self.step and not on_step(value, self.step):
-                return f"{_short(value)} is off the step of {_fmt(self.step)}: expected {self.allowed()}"
+                return f"{short_repr(value)} is off the step of {_fmt(self.step)}: expected {self.allowed()}"
             return None
         if self.type == "string":
             if not isinstance(value, str):
@@ -108,13 +108,13 @@ _SHORT.maxlong = 40
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 5
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
     """A repr of client input bounded in depth and length (``reprlib``), for error messages."""
     return _SHORT.repr(value)
 
 
 def _not_allowed(value: Any, param: ParamSpec) -> str:
-    return f"{_short(value)} is not allowed: expected {param.allowed()}"
+    return f"{short_repr(value)} is not allowed: expected {param.allowed()}"
 
 
 def on_step(value: float, step: float) -> bool:

@@ -198,6 +198,13 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None, int | None]:
+    """Prompt, completion, total and thinking tokens, in the column order of tasks and results."""
+    if usage is None:
+        return (None, None, None, None)
+    return (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.thinking_tokens)
+
+
 class RunStore:
     """A run database open for writing. Not thread-safe: one writer task owns it."""
 
@@ -566,7 +573,6 @@ class RunStore:
         task_rows = []
         result_rows = []
         for o in self._tasks:
-            u = o.usage
             task_rows.append(
                 (
                     o.status,
@@ -577,10 +583,7 @@ class RunStore:
                     int(o.cache_hit),
                     o.scheduled_at,
                     o.dispatched_at,
-                    u.prompt_tokens if u else None,
-                    u.completion_tokens if u else None,
-                    u.total_tokens if u else None,
-                    u.thinking_tokens if u else None,
+                    *_usage_columns(o.usage),
                     o.cost,
                     o.cost_spent,
                     o.cost_source,
@@ -590,7 +593,6 @@ class RunStore:
                 )
             )
             for g in o.generations:
-                gu = g.usage
                 result_rows.append(
                     (
                         o.task_id,
@@ -599,10 +601,7 @@ class RunStore:
                         g.reasoning,
                         g.finish_reason,
                         g.seed,
-                        gu.prompt_tokens if gu else None,
-                        gu.completion_tokens if gu else None,
-                        gu.total_tokens if gu else None,
-                        gu.thinking_tokens if gu else None,
+                        *_usage_columns(g.usage),
                         g.cost,
                     )
                 )

@@ -54,6 +54,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from evals.errors import BudgetReached, ConfigError, ExitCode, ResumeMismatch
+from evals.grid import axes_sort_key
 from evals.records import ApiError, Attempt, Cell, ErrorClass, Task
 from evals.store import Manifest, RunStore, SessionInfo, TaskOutcome, TaskState, utc_now
 from evals.suite import Suite, Target
@@ -1210,17 +1211,6 @@ async def _run_stored(
     )
 
 
-def _axes_order(axes: dict[str, Any]) -> tuple[tuple[str, int, float, str], ...]:
-    """Sort cells by their axis values (numbers numerically), not by their hash ids."""
-    key = []
-    for name, value in sorted(axes.items()):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            key.append((name, 0, float(value), ""))
-        else:
-            key.append((name, 1, 0.0, json.dumps(value, sort_keys=True, default=str)))
-    return tuple(key)
-
-
 def _summarise(
     store: RunStore,
     run_dir: Path,
@@ -1258,7 +1248,7 @@ def _summarise(
             )
     except Exception as exc:  # a scores table written by another version: the summary goes on without it
         warn_list.append(f"could not read scores: {exc}")
-    scores.sort(key=lambda row: (_axes_order(row["axes"]), row["scorer"]))
+    scores.sort(key=lambda row: (axes_sort_key(row["axes"]), row["scorer"]))
     return RunSummary(
         run_id=run_id,
         run_dir=run_dir,

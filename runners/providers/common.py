@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from evals.model_spec import get_spec
-from evals.records import Attempt, Usage
+from evals.records import ApiError, Attempt, ErrorClass, Timing, Usage
+from runners.classify import malformed
 from runners.credentials import Redactor
+from runners.sse import SSEEvent, SSEReader
 
 try:  # orjson is the optional fast path ("speed" extra); the standard library is the fallback.
     import orjson
@@ -213,3 +215,66 @@ def join_reasoning(value: Any, separator: str = "\n") -> str | None:
     else:
         text = str(value)
     return text or None
+
+
+class JSONStream:
+    """The JSON chunks of a server-sent event answer, read the same way for every provider.
+
+    Each event's arrival is stamped into ``timing.events`` (already taken before parsing by
+    ``SSEReader``). ``[DONE]`` ends the chunks but the body is still read to its end, so the
+    connection can be reused. An event that is not a JSON object ends the chunks with ``error`` set:
+    a malformed answer, which is transient.
+    """
+
+    def __init__(self, reader: SSEReader, timing: Timing, redact: Redactor) -> None:
+        self.reader = reader
+        self.timing = timing
+        self.redact = redact
+        self.done = False
+        self.error: ApiError | None = None
+        self._events: AsyncIterator[SSEEvent] = reader.__aiter__()
+
+    def __aiter__(self) -> JSONStream:
+        return self
+
+    async def __anext__(self) -> tuple[dict[str, Any], float]:
+        while True:
+            event = await self._events.__anext__()
+            self.timing.events.append(event.arrived)
+            if self.done:
+                continue
+            if event.data.strip() == "[DONE]":
+                self.done = True
+                continue
+            try:
+                chunk = loads(event.data)
+            except ValueError:
+                self.error = malformed(
+                    f"a stream event is not JSON: {excerpt(event.data, self.redact)}",
+                    http_status=200,
+                    scrub=self.redact,
+                )
+                raise StopAsyncIteration from None
+            if not isinstance(chunk, dict):
+                self.error = malformed("a stream event is not a JSON object", http_status=200)
+                raise StopAsyncIteration
+            return chunk, event.arrived
+
+    def incomplete(self, http_status: int) -> ApiError:
+        """The error of a stream that ended without ``[DONE]``."""
+        truncated = self.reader.truncated
+        return ApiError(
+            ErrorClass.TRANSIENT,
+            "streamIncomplete",
+            "the stream ended without [DONE]"
+            + (f" ({len(truncated)} bytes of an unfinished line)" if truncated else ""),
+            http_status=http_status,
+        )
+
+
+def stamp_token(timing: Timing, arrived: float) -> None:
+    """Record a token-bearing stream event: first and last token times, and the event itself."""
+    timing.token_events.append(arrived)
+    if timing.first_token is None:
+        timing.first_token = arrived
+    timing.last_token = arrived

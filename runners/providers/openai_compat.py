@@ -61,6 +61,7 @@ from runners.credentials import Redactor
 from runners.providers.common import (
     JSON_HEADERS,
     SSE_HEADERS,
+    JSONStream,
     MalformedAnswer,
     dumps,
     excerpt,
@@ -69,6 +70,7 @@ from runners.providers.common import (
     openai_output_tokens,
     reading_answer,
     scrub_attempt,
+    stamp_token,
     sum_usage,
 )
 from runners.providers.http import CONNECTIONS_PER_CLIENT, ClientPool, clients_for, http_timeout
@@ -510,10 +512,7 @@ class OpenAICompatProvider:
             if thought:
                 thoughts.setdefault(index, []).append(thought)
             if piece or thought:
-                timing.token_events.append(arrived)
-                if timing.first_token is None:
-                    timing.first_token = arrived
-                timing.last_token = arrived
+                stamp_token(timing, arrived)
             texts.setdefault(index, [])
             if choice.get("finish_reason") is not None:
                 finish[index] = _finish_reason(choice["finish_reason"])
@@ -525,26 +524,8 @@ class OpenAICompatProvider:
         thoughts: dict[int, list[str]] = {}
         finish: dict[int, str | None] = {}
         usage: Usage | None = None
-        done = False
-        async for event in reader:
-            timing.events.append(event.arrived)
-            if done:
-                continue
-            if event.data.strip() == "[DONE]":
-                done = True
-                continue
-            try:
-                chunk = loads(event.data)
-            except ValueError:
-                record.error = malformed(
-                    f"a stream event is not JSON: {excerpt(event.data, self._redact)}",
-                    http_status=200,
-                    scrub=self._redact,
-                )
-                return
-            if not isinstance(chunk, dict):
-                record.error = malformed("a stream event is not a JSON object", http_status=200)
-                return
+        stream = JSONStream(reader, timing, self._redact)
+        async for chunk, arrived in stream:
             if isinstance(chunk.get("error"), dict):
                 error = chunk["error"]
                 record.error = ApiError(
@@ -555,18 +536,16 @@ class OpenAICompatProvider:
                 )
                 return
             with reading_answer("a stream event"):
-                self._read_chunk(chunk, event.arrived, record, texts, thoughts, finish)
+                self._read_chunk(chunk, arrived, record, texts, thoughts, finish)
                 if chunk.get("usage") is not None:
                     usage = parse_openai_usage(chunk["usage"])
+        if stream.error is not None:
+            record.error = stream.error
+            return
         if reader.comments:
             record.notes["keepalive_comments"] = reader.comments
-        if not done:
-            record.error = ApiError(
-                ErrorClass.TRANSIENT,
-                "streamIncomplete",
-                "the stream ended without [DONE]",
-                http_status=response.status_code,
-            )
+        if not stream.done:
+            record.error = stream.incomplete(response.status_code)
             return
         if not texts:
             record.error = malformed("the stream carried no choices", http_status=response.status_code)

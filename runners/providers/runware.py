@@ -32,6 +32,7 @@ from runners.providers.batching import Batcher
 from runners.providers.common import (
     JSON_HEADERS,
     SSE_HEADERS,
+    JSONStream,
     MalformedAnswer,
     dumps,
     excerpt,
@@ -42,6 +43,7 @@ from runners.providers.common import (
     reading_answer,
     runware_output_tokens,
     scrub_attempt,
+    stamp_token,
 )
 from runners.providers.http import CONNECTIONS_PER_CLIENT, ClientPool, clients_for, http_timeout
 from runners.sse import SSEReader
@@ -632,27 +634,9 @@ class RunwareProvider:
         reasoning: list[str] = []
         final: dict[str, Any] = {}
         sim_sent: list[tuple[float, float]] = []
-        done = False
         answered = False  # a chunk for this task carried text, reasoning or a finishReason
-        async for event in reader:
-            timing.events.append(event.arrived)
-            if done:
-                continue  # anything after [DONE] is ignored, but read so the connection is reusable
-            if event.data.strip() == "[DONE]":
-                done = True
-                continue
-            try:
-                chunk = loads(event.data)
-            except ValueError:
-                record.error = malformed(
-                    f"a stream event is not JSON: {excerpt(event.data, self._redact)}",
-                    http_status=200,
-                    scrub=self._redact,
-                )
-                return
-            if not isinstance(chunk, dict):
-                record.error = malformed("a stream event is not a JSON object", http_status=200)
-                return
+        stream = JSONStream(reader, timing, self._redact)
+        async for chunk, arrived in stream:
             if chunk.get("errors") or chunk.get("error"):
                 errors = _task_errors(chunk, task_uuid) or [
                     {"code": "streamError", "message": self._redact.clip(str(chunk), 300)}
@@ -673,10 +657,7 @@ class RunwareProvider:
                     reasoning.append(thought)
                 if piece or thought:
                     answered = answered or ours
-                    timing.token_events.append(event.arrived)
-                    if timing.first_token is None:
-                        timing.first_token = event.arrived
-                    timing.last_token = event.arrived
+                    stamp_token(timing, arrived)
             for key in ("finishReason", "usage", "cost", "seed"):
                 if chunk.get(key) is not None:
                     final[key] = chunk[key]
@@ -685,19 +666,16 @@ class RunwareProvider:
             if isinstance(chunk.get("simSentAt"), float):
                 # The sim's own send time (same monotonic clock as perf_counter on one host): with
                 # the arrival stamps it measures the harness's overhead per event.
-                sim_sent.append((chunk["simSentAt"], event.arrived))
+                sim_sent.append((chunk["simSentAt"], arrived))
+        if stream.error is not None:
+            record.error = stream.error
+            return
         if sim_sent:
             record.notes["sim_event_delays"] = [arrived - sent for sent, arrived in sim_sent]
         if reader.comments:
             record.notes["keepalive_comments"] = reader.comments
-        if not done:
-            record.error = ApiError(
-                ErrorClass.TRANSIENT,
-                "streamIncomplete",
-                "the stream ended without [DONE]"
-                + (f" ({len(reader.truncated)} bytes of an unfinished line)" if reader.truncated else ""),
-                http_status=response.status_code,
-            )
+        if not stream.done:
+            record.error = stream.incomplete(response.status_code)
             record.notes["partial_chars"] = sum(map(len, text))
             return
         if not answered:

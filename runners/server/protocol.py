@@ -7,14 +7,13 @@ Runware-style error code and, when one parameter is to blame, its name.
 
 from __future__ import annotations
 
-import reprlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from evals.model_spec import DEFAULT_MODEL, ModelSpec, get_spec, load_spec
+from evals.model_spec import DEFAULT_MODEL, ModelSpec, get_spec, load_spec, short_repr
 
 TASK_KEYS = frozenset(
     {
@@ -36,18 +35,8 @@ SEED_MODULUS = 2**32
 MAX_ECHO = 100
 """Longest client string (a parameter name, a taskType, a taskUUID) echoed back in an error item."""
 
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel = 3
-_SHORT.maxstring = 60
-_SHORT.maxother = 60
-_SHORT.maxlong = 40
-_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 5
-
-
-def short(value: Any) -> str:
-    """A bounded ``repr`` of client input for error messages: limited in depth and length, so a
-    deeply nested or huge value neither recurses nor comes back whole."""
-    return _SHORT.repr(value)
+# The same bounded repr the model spec's messages use, so a client value is quoted alike everywhere.
+short = short_repr
 
 
 def echo(value: Any) -> str | None:
